@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared settings and helpers for aiopoll's build and test scripts. Sourced, not run.
+#
+# Everything the scripts download or build lives under $AIOPOLL_CACHE, keyed so that a
+# second run reuses it:
+#   chroot-trixie/            Debian trixie toolchain (only when the host's is too old)
+#   kernel/src/linux-$KVER/   unpacked linux-source package
+#   kernel/build/$KVER-$FLAVOUR-$HASH/   configured and built kernel trees
+#   initramfs/$HASH.cpio.gz   busybox guest image
+
+set -euo pipefail
+
+AIOPOLL_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+AIOPOLL_CACHE=${AIOPOLL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aiopoll}
+
+# The kernel the project targets: Debian's linux-source package, pinned.
+KVER=7.3.4
+KSRC_PKG=linux-source-7.3
+KSRC_PKGVER=7.3.4-1~bpo13+1
+KSRC_SUITE=trixie-backports
+
+# Toolchain minimums of Linux 7.3 (scripts/min-tool-version.sh, scripts/rust_is_available.sh).
+MIN_CLANG=17
+MIN_RUSTC=1.85.0
+MIN_BINDGEN=0.71.1
+
+CHROOT_DIR=$AIOPOLL_CACHE/chroot-trixie
+CHROOT_PKGS=clang-19,lld-19,llvm-19,libclang-19-dev,rustc,rust-src,rust-clippy,rustfmt,bindgen,make,gcc,libc6-dev,flex,bison,bc,libelf-dev,libssl-dev,cpio,kmod,python3,xz-utils,pahole,rsync
+
+log() { printf '[aiopoll] %s\n' "$*" >&2; }
+die() { printf '[aiopoll] error: %s\n' "$*" >&2; exit 1; }
+
+# version_ge A B: true when version A >= B (dotted numbers).
+version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+
+# The Debian mirror the host already uses (the project reaches no other).
+debian_mirror() {
+	local m
+	m=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list \
+		/etc/apt/sources.list 2>/dev/null | grep -v security | grep -oE 'https?://[^ ]+' | head -n1)
+	[ -n "$m" ] || die "no Debian mirror found in /etc/apt sources"
+	echo "${m%/}"
+}
+
+# host_install PKG...: install the Debian packages that are missing on the host.
+host_install() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "missing host packages: ${missing[*]} (run as root, or install them)"
+	log "installing host packages: ${missing[*]}"
+	mkdir -p "$AIOPOLL_CACHE"
+	local alog=$AIOPOLL_CACHE/host-apt.log
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >"$alog" 2>&1; then
+		apt-get update >>"$alog" 2>&1 || true
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >>"$alog" 2>&1 ||
+			die "could not install host packages: ${missing[*]} (see $alog)"
+	fi
+}
+
+# Stamp helpers: a directory is complete only when its stamp file exists.
+stamp_ok() { [ -f "$1/.aiopoll-stamp" ] && [ "$(cat "$1/.aiopoll-stamp")" = "$2" ]; }
+stamp_set() { echo "$2" > "$1/.aiopoll-stamp"; }
