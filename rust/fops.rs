@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `/dev/aiopoll` character device: its `struct miscdevice` and `struct file_operations`.
+//!
+//! The kernel's `MiscDevice` abstraction cannot provide `poll` (which makes a context usable
+//! from epoll) nor custom `vm_ops` for the completion ring, so this file builds the operations
+//! table by hand, as Rust Binder does. It is one of the two places in the module that touch
+//! `kernel::bindings` (the other is `rust/sys.rs` once it exists): every trampoline here turns
+//! raw pointers into safe types and calls the safe methods of [`Context`].
+
+use crate::context::Context;
+use kernel::{
+    bindings,
+    error::to_result,
+    fs::File,
+    module::this_module,
+    prelude::*,
+    seq_file::SeqFile,
+    str::CStrExt,
+    sync::Arc,
+    types::{
+        ForeignOwnable,
+        Opaque, //
+    }, //
+};
+
+/// Makes a static C structure that is never written after initialisation `Sync`.
+#[repr(transparent)]
+struct ReadOnly<T>(T);
+
+// SAFETY: The wrapped value is only ever read (the kernel reads the operations table), so
+// sharing it between threads is sound.
+unsafe impl<T> Sync for ReadOnly<T> {}
+
+/// The operations of every file opened through `/dev/aiopoll`.
+///
+/// `owner` pins the module while a file is open, so `rmmod` fails with `EBUSY` until every
+/// context has been released.
+static FOPS: ReadOnly<bindings::file_operations> = ReadOnly(bindings::file_operations {
+    owner: this_module::<crate::LocalModule>().as_ptr(),
+    open: Some(aiopoll_open),
+    release: Some(aiopoll_release),
+    unlocked_ioctl: Some(aiopoll_ioctl),
+    #[cfg(CONFIG_COMPAT)]
+    compat_ioctl: Some(bindings::compat_ptr_ioctl),
+    show_fdinfo: Some(aiopoll_show_fdinfo),
+    ..pin_init::zeroed()
+});
+
+/// A registered `/dev/aiopoll` misc device.
+///
+/// # Invariants
+///
+/// `misc` holds a `struct miscdevice` that was registered with `misc_register()` and stays
+/// registered until [`Drop`] calls `misc_deregister()`, exactly once.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Registration {
+    #[pin]
+    misc: Opaque<bindings::miscdevice>,
+}
+
+// SAFETY: `misc_deregister` may be called from any thread.
+unsafe impl Send for Registration {}
+// SAFETY: `Registration` has no `&self` methods that touch the device.
+unsafe impl Sync for Registration {}
+
+impl Registration {
+    /// Registers the misc device `name` with a dynamic minor and permissions `mode`.
+    pub(crate) fn register(name: &'static CStr, mode: u16) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            misc <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
+                let mut misc: bindings::miscdevice = pin_init::zeroed();
+                misc.minor = bindings::MISC_DYNAMIC_MINOR as c_int;
+                misc.name = name.as_char_ptr();
+                misc.fops = &FOPS.0;
+                misc.mode = mode;
+                // SAFETY: The initialiser may write to `slot`.
+                unsafe { slot.write(misc) };
+                // SAFETY: `slot` holds an initialised `miscdevice` whose memory is pinned and
+                // outlives the registration, because `Drop` deregisters before it is freed.
+                // INVARIANT: On success the device is registered.
+                to_result(unsafe { bindings::misc_register(slot) })
+            }),
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Registration {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariant the device is registered, and this is the only place
+        // that deregisters it.
+        unsafe { bindings::misc_deregister(self.misc.get()) };
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid `file` that is being opened through the misc device.
+unsafe extern "C" fn aiopoll_open(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: The VFS passes a valid file that outlives this call.
+    let f = unsafe { File::from_raw_file(file) };
+    match Context::open(f) {
+        Ok(ctx) => {
+            // SAFETY: `misc_open` stored the `miscdevice` pointer in `private_data`; from now on
+            // the field is ours. `release` takes the reference back.
+            unsafe { (*file).private_data = ctx.into_foreign() };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS once, on the last close of a file that [`aiopoll_open`] opened.
+unsafe extern "C" fn aiopoll_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: `aiopoll_open` stored an `Arc<Context>` in `private_data`, and release is called
+    // once, so this takes back the reference it handed out.
+    let ctx = unsafe { Arc::<Context>::from_foreign((*file).private_data) };
+    ctx.release();
+    0
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid file opened by [`aiopoll_open`].
+unsafe extern "C" fn aiopoll_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: `private_data` holds the `Arc<Context>` of `aiopoll_open` until release, and the
+    // VFS does not call ioctl concurrently with release.
+    let ctx = unsafe { Arc::<Context>::borrow((*file).private_data) };
+    match ctx.ioctl(cmd, arg) {
+        Ok(ret) => ret as c_long,
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+/// # Safety
+///
+/// Called by procfs with a valid seq_file and a valid file opened by [`aiopoll_open`].
+unsafe extern "C" fn aiopoll_show_fdinfo(m: *mut bindings::seq_file, file: *mut bindings::file) {
+    // SAFETY: As in `aiopoll_ioctl`: procfs holds a file reference, so release has not run.
+    let ctx = unsafe { Arc::<Context>::borrow((*file).private_data) };
+    // SAFETY: procfs passes a valid seq_file for the duration of the call.
+    let m = unsafe { SeqFile::from_raw(m) };
+    ctx.show_fdinfo(m);
+}
