@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: GPL-2.0
+# aiopoll: user-facing entry points. The module itself is described by ./Kbuild; the
+# scripts under scripts/ provision the toolchain, the test kernel and the VM, and cache them
+# under ${AIOPOLL_CACHE:-$XDG_CACHE_HOME/aiopoll}.
+#
+#   make run            boot the test kernel, load aiopoll.ko and run the demo
+#   make check          the whole test suite in the VM (STRESS=full for full stress counts)
+#   make vm-run RUN='<cmd>' SHARE=/abs/dir   run your own command in the guest
+#   make KDIR=/path     build aiopoll.ko against your own prepared kernel tree
+#
+# `make help` lists everything.
+
+# Passed to the scripts through the environment.
+export KDIR LLVM RUN SHARE STRESS TIMEOUT TESTS
+
+SCRIPTS := $(CURDIR)/scripts
+
+.PHONY: all module selftests run check vm-run kernel kernel-perf fmt fmt-check lint clean help
+
+all: module selftests
+
+module:
+	@$(SCRIPTS)/build.sh module
+
+selftests:
+	@$(SCRIPTS)/build.sh selftests
+
+run:
+	@$(SCRIPTS)/run.sh
+
+check:
+	@$(SCRIPTS)/check.sh
+
+vm-run: module
+	@test -n "$(RUN)" || { echo "usage: make vm-run RUN='<shell command>' [SHARE=/abs/dir]"; exit 2; }
+	@$(SCRIPTS)/vm.sh --payload "$$($(SCRIPTS)/build.sh payload)" \
+		--kernel "$$($(SCRIPTS)/build.sh kdir)" $(if $(SHARE),--share "$(SHARE)") \
+		--timeout $(or $(TIMEOUT),1200) -- "$(RUN)"
+
+kernel:
+	@$(SCRIPTS)/kernel.sh build test
+
+kernel-perf:
+	@$(SCRIPTS)/kernel.sh build perf
+
+fmt:
+	@$(SCRIPTS)/build.sh fmt
+
+fmt-check:
+	@$(SCRIPTS)/build.sh fmt --check
+
+# Clippy over the module, as kbuild runs it (CLIPPY=1), plus the rustfmt check.
+lint: fmt-check
+	@$(SCRIPTS)/build.sh clippy
+
+clean:
+	rm -rf build *.ko *.o *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers \
+		rust/*.o rust/.*.cmd rust/*.d .tmp_versions
+
+help:
+	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+	@echo "Other targets: module selftests kernel kernel-perf fmt fmt-check lint clean"

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Builds aiopoll's parts and stages what the guest needs.
+#
+#   scripts/build.sh module      aiopoll.ko (against $KDIR, or the cached test kernel)
+#   scripts/build.sh selftests   static selftest binaries in build/selftests/
+#   scripts/build.sh payload     module + selftests staged in build/vm/payload/; prints its path
+#   scripts/build.sh kdir        print the kernel build directory in use
+#   scripts/build.sh clippy      rebuild the module's Rust with clippy (kbuild's CLIPPY=1)
+#   scripts/build.sh fmt [--check]  rustfmt the crate (rust/aiopoll.rs and its modules)
+#
+# KDIR=/path builds against a prepared kernel tree of your own with your own toolchain
+# (LLVM=1 by default; set LLVM= to what your tree was built with).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+TC=$AIOPOLL_TOP/scripts/toolchain.sh
+BUILD=$AIOPOLL_TOP/build
+
+kdir() {
+	if [ -n "${KDIR:-}" ]; then
+		[ -f "$KDIR/Makefile" ] || die "KDIR=$KDIR is not a kernel tree"
+		[ -f "$KDIR/Module.symvers" ] || die "KDIR=$KDIR is not built (no Module.symvers): run 'make modules_prepare' or a full build there"
+		echo "$KDIR"
+	else
+		"$AIOPOLL_TOP/scripts/kernel.sh" build "${AIOPOLL_FLAVOUR:-test}"
+	fi
+}
+
+# The kernel source tree behind a build directory (O= trees link it as "source").
+ksrc() {
+	local k=$1
+	if [ -e "$k/source" ]; then readlink -f "$k/source"; else echo "$k"; fi
+}
+
+module() {
+	local k
+	k=$(kdir)
+	kmake "$k" modules
+	log "built $AIOPOLL_TOP/aiopoll.ko against $k"
+}
+
+# kmake KDIR ARGS...: runs kbuild for this external module.
+kmake() {
+	local k=$1
+	shift
+	grep -q '^CONFIG_RUST=y' "$k/.config" || die "$k has no CONFIG_RUST=y: aiopoll is written in Rust"
+	if [ -n "${KDIR:-}" ] && [ "${AIOPOLL_TOOLCHAIN:-}" != chroot ]; then
+		make -C "$k" M="$AIOPOLL_TOP" LLVM="${LLVM:-1}" "$@"
+	else
+		(cd "$AIOPOLL_TOP" && AIOPOLL_BINDS="$k" "$TC" exec \
+			make -s -C "$k" M="$AIOPOLL_TOP" LLVM="$("$TC" llvm)" "$@")
+	fi
+}
+
+clippy() {
+	local k
+	k=$(kdir)
+	rm -f "$AIOPOLL_TOP"/rust/*.o
+	# Clippy's and rustc's warnings are errors here.
+	kmake "$k" CLIPPY=1 rustflags-y=-Dwarnings modules
+	log "clippy: clean"
+}
+
+fmt() {
+	local src
+	src=$("$AIOPOLL_TOP/scripts/kernel.sh" source)
+	(cd "$AIOPOLL_TOP" && AIOPOLL_BINDS="$src" "$TC" exec \
+		rustfmt --config-path "$src/.rustfmt.toml" "$@" rust/aiopoll.rs)
+}
+
+selftests() {
+	local k
+	k=$(kdir)
+	host_install gcc libc6-dev make
+	make -s -C "$AIOPOLL_TOP/selftests" OUTPUT="$BUILD/selftests" KSRC="$(ksrc "$k")"
+}
+
+payload() {
+	local k p
+	k=$(kdir)
+	p=$BUILD/vm/payload
+	rm -rf "$p"
+	mkdir -p "$p/bin"
+	cp "$AIOPOLL_TOP/aiopoll.ko" "$p/"
+	# Modules of the kernel itself that tests load (null_blk for the block paths).
+	find "$k" -name null_blk.ko -exec cp {} "$p/" \; 2>/dev/null || true
+	if [ -d "$BUILD/selftests" ]; then
+		cp -r "$BUILD/selftests" "$p/selftests"
+		cp "$AIOPOLL_TOP/selftests/run_tests.sh" "$p/selftests/"
+	fi
+	echo "$p"
+}
+
+case "${1:-}" in
+module) module ;;
+selftests) selftests ;;
+payload) payload ;;
+kdir) kdir ;;
+clippy) clippy ;;
+fmt) shift; fmt "$@" ;;
+*) die "usage: $0 module|selftests|payload|kdir|clippy|fmt [--check]" ;;
+esac

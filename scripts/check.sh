@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# `make check`: builds everything, runs the selftests in the test kernel under QEMU, and
+# prints one TAP-style summary with a closing "N passed, N failed" line. The kernel log scan
+# counts as a test of its own. STRESS=full runs the stress tests with the issues' full counts.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+B=$AIOPOLL_TOP/scripts/build.sh
+"$B" module
+"$B" selftests
+payload=$("$B" payload)
+out=$AIOPOLL_TOP/build/vm/check.out
+klog=$AIOPOLL_TOP/build/vm/check-kernel.log
+stress=${STRESS:-quick}
+case "$stress" in quick|full) ;; *) die "STRESS must be quick or full" ;; esac
+
+set +e
+"$AIOPOLL_TOP/scripts/vm.sh" --payload "$payload" --kernel "$("$B" kdir)" \
+	--timeout "${TIMEOUT:-1500}" --log "$klog" --out "$out" -- \
+	"AIOPOLL_STRESS=$stress AIOPOLL_TESTS='${TESTS:-}' sh /aiopoll/selftests/run_tests.sh"
+vmrc=$?
+set -e
+
+pass=$(grep -cE '^ok [0-9]+ ' "$out" | tr -d ' ' || true)
+skip=$(grep -E '^ok [0-9]+ ' "$out" | grep -c '# SKIP' || true)
+fail=$(grep -cE '^not ok [0-9]+ ' "$out" || true)
+pass=$((pass - skip))
+echo
+echo "# aiopoll check: kernel log scan"
+if "$AIOPOLL_TOP/scripts/logscan.sh" "$klog" 2>/dev/null; then
+	echo "ok - kernel log has no KASAN, lockdep, WARNING, BUG, refcount or hung-task report"
+	pass=$((pass + 1))
+else
+	echo "not ok - kernel log has reports (see $klog)"
+	fail=$((fail + 1))
+fi
+if [ $vmrc -ne 0 ] && [ $fail -eq 0 ]; then
+	echo "not ok - guest run ended with status $vmrc"
+	fail=$((fail + 1))
+fi
+if [ $((pass + fail)) -le 1 ]; then
+	echo "not ok - no test ran"
+	fail=$((fail + 1))
+fi
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boots the test kernel under QEMU, loads aiopoll.ko and runs one shell command in the guest.
+#
+#   scripts/vm.sh [options] -- 'shell command'
+#     --payload DIR   staged files, mounted read-only at /aiopoll (must hold aiopoll.ko)
+#     --share DIR     host directory mounted read-write at /share (the command's cwd)
+#     --kernel DIR    kernel build directory (default: the cached test kernel)
+#     --timeout SEC   wall-clock limit for the whole guest run (default 1200)
+#     --log FILE      where to keep the guest's kernel log (default build/vm/kernel.log)
+#     --out FILE      also keep the command's output in FILE
+#
+# Exit status: the command's status; 124 on timeout; 125/126 when the guest could not set
+# up or load the module; 127 when rmmod failed; and 1 when the command succeeded but the
+# kernel log has a KASAN, lockdep, WARNING, BUG, refcount, hung-task or similar report, or
+# when the guest died before the command finished (panic, oops with panic_on_oops).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+payload='' share='' kdir='' timeout=1200 klog='' keep=''
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--payload) payload=$2; shift 2 ;;
+	--share) share=$2; shift 2 ;;
+	--kernel) kdir=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--log) klog=$2; shift 2 ;;
+	--out) keep=$2; shift 2 ;;
+	--) shift; break ;;
+	*) die "vm.sh: unknown option $1" ;;
+	esac
+done
+[ $# -eq 1 ] || die "usage: vm.sh [--payload DIR] [--share DIR] [--kernel DIR] [--timeout S] -- 'command'"
+cmd=$1
+[ -n "$payload" ] && [ -f "$payload/aiopoll.ko" ] || die "vm.sh: --payload must name a directory with aiopoll.ko"
+[ -n "$kdir" ] || kdir=$("$AIOPOLL_TOP/scripts/kernel.sh" build test)
+[ -f "$kdir/arch/x86/boot/bzImage" ] || die "no bzImage in $kdir"
+if [ -n "$share" ]; then
+	case "$share" in /*) ;; *) die "SHARE must be an absolute path: $share" ;; esac
+	mkdir -p "$share"
+fi
+[ -n "$klog" ] || klog=$AIOPOLL_TOP/build/vm/kernel.log
+mkdir -p "$(dirname "$klog")"
+
+host_install qemu-system-x86 busybox-static cpio
+
+# The initramfs holds busybox and /init only; it is cached by the hash of both and of this
+# script (which lays it out).
+initramfs() {
+	local bb=/bin/busybox key dir out
+	key=$(cat "$bb" "$AIOPOLL_TOP/scripts/guest-init.sh" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)
+	out=$AIOPOLL_CACHE/initramfs/$key.cpio.gz
+	if [ ! -f "$out" ]; then
+		dir=$(mktemp -d)
+		chmod 0755 "$dir"
+		mkdir -p "$dir"/{bin,sbin,proc,sys,dev,tmp,etc,root}
+		chmod 1777 "$dir/tmp"
+		cp "$bb" "$dir/bin/busybox"
+		install -m 0755 "$AIOPOLL_TOP/scripts/guest-init.sh" "$dir/init"
+		mkdir -p "$(dirname "$out")"
+		(cd "$dir" && find . | cpio -o -H newc --quiet | gzip -9) >"$out.tmp"
+		mv "$out.tmp" "$out"
+		rm -rf "$dir"
+	fi
+	echo "$out"
+}
+
+printf '%s\n' "$cmd" >"$payload/cmd"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+args=(-m 2G -smp 2 -display none -monitor none -no-reboot -nodefaults
+	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$(initramfs)"
+	-serial "file:$klog" -serial "file:$out"
+	-fsdev "local,id=payload,path=$payload,security_model=none,readonly=on"
+	-device virtio-9p-pci,fsdev=payload,mount_tag=aiopoll)
+append="console=ttyS0 loglevel=7 panic=-1 oops=panic ${AIOPOLL_APPEND:-}"
+if [ -n "$share" ]; then
+	args+=(-fsdev "local,id=share,path=$share,security_model=none"
+		-device virtio-9p-pci,fsdev=share,mount_tag=share)
+	append+=" aiopoll.share=1"
+fi
+if [ "${AIOPOLL_KVM:-0}" = 1 ]; then args+=(-enable-kvm); fi
+# Extra QEMU arguments (devices for the block tests, for example).
+read -r -a extra <<<"${AIOPOLL_QEMU_ARGS:-}"
+
+start=$(date +%s)
+timeout -k 10 "$timeout" qemu-system-x86_64 "${args[@]}" "${extra[@]}" -append "$append" &
+qpid=$!
+# Stream the command's output while the guest runs (without QEMU's carriage returns).
+tail -n +1 -f --pid=$qpid "$out" 2>/dev/null | tr -d '\r' | grep -v '^AIOPOLL-EXIT=' &
+tpid=$!
+set +e
+wait $qpid
+qrc=$?
+set -e
+wait $tpid 2>/dev/null || true
+secs=$(( $(date +%s) - start ))
+
+if [ -n "$keep" ]; then tr -d '\r' <"$out" | { grep -v '^AIOPOLL-EXIT=' || true; } >"$keep"; fi
+rc=$(tr -d '\r' <"$out" | sed -n 's/^AIOPOLL-EXIT=\([0-9]*\)$/\1/p' | tail -n1)
+if [ -z "$rc" ]; then
+	if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
+		log "guest timed out after ${timeout}s; last kernel messages:"
+		rc=124
+	else
+		log "guest died before the command finished (QEMU status $qrc); last kernel messages:"
+		rc=1
+	fi
+	tail -n 40 "$klog" | tr -d '\r' >&2
+fi
+
+# Kernel reports that make a run fail, whatever the command's status.
+if "$AIOPOLL_TOP/scripts/logscan.sh" "$klog"; then
+	log "guest finished in ${secs}s with status $rc; kernel log clean ($klog)"
+else
+	log "guest finished in ${secs}s with status $rc; KERNEL LOG HAS REPORTS ($klog)"
+	[ "$rc" -eq 0 ] && rc=1
+fi
+exit "$rc"
