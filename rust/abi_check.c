@@ -8,10 +8,56 @@
 #include <linux/stddef.h>
 #include "../uapi/linux/aiopoll.h"
 
-static_assert(AIOPOLL_ABI_MAJOR == 1 && AIOPOLL_ABI_MINOR == 0);
+static_assert(AIOPOLL_ABI_MAJOR == 1 && AIOPOLL_ABI_MINOR == 1);
 static_assert(AIOPOLL_IOC_MAGIC == 0xA9);
+static_assert(AIOPOLL_FEAT_CONTEXT == 1);
+
 static_assert(sizeof(struct aiopoll_version) == 16);
 static_assert(offsetof(struct aiopoll_version, major) == 0);
 static_assert(offsetof(struct aiopoll_version, minor) == 4);
 static_assert(offsetof(struct aiopoll_version, features) == 8);
+
+static_assert(sizeof(struct aiopoll_ring) == AIOPOLL_RING_HEADER_LENGTH);
+static_assert(AIOPOLL_RING_HEADER_LENGTH == 32);
+static_assert(offsetof(struct aiopoll_ring, head) == 8);
+static_assert(offsetof(struct aiopoll_ring, tail) == 12);
+static_assert(offsetof(struct aiopoll_ring, magic) == 16);
+static_assert(offsetof(struct aiopoll_ring, header_length) == 28);
+static_assert(AIOPOLL_RING_MAGIC == 0xa10a10a1);
+
+static_assert(sizeof(struct io_event) == 32);
+static_assert(sizeof(struct iocb) == 64);
+static_assert(offsetof(struct iocb, aio_key) == 8);
+static_assert(offsetof(struct iocb, aio_rw_flags) == 12);
+static_assert(offsetof(struct iocb, aio_fildes) == 20);
+static_assert(offsetof(struct iocb, aio_reserved2) == 48);
+static_assert(offsetof(struct iocb, aio_resfd) == 60);
+
+static_assert(sizeof(struct aiopoll_setup) == 40);
+static_assert(offsetof(struct aiopoll_setup, ring_id) == 4);
+static_assert(offsetof(struct aiopoll_setup, flags) == 8);
+static_assert(offsetof(struct aiopoll_setup, ring_nr) == 12);
+static_assert(offsetof(struct aiopoll_setup, ring_size) == 16);
+static_assert(offsetof(struct aiopoll_setup, reserved) == 24);
+
+static_assert(sizeof(struct aiopoll_submit) == 24);
+static_assert(offsetof(struct aiopoll_submit, iocbpp) == 8);
+static_assert(offsetof(struct aiopoll_submit, reserved) == 16);
+
+static_assert(sizeof(struct aiopoll_getevents) == 56);
+static_assert(offsetof(struct aiopoll_getevents, nr) == 8);
+static_assert(offsetof(struct aiopoll_getevents, events) == 16);
+static_assert(offsetof(struct aiopoll_getevents, timeout) == 24);
+static_assert(offsetof(struct aiopoll_getevents, sigmask) == 32);
+static_assert(offsetof(struct aiopoll_getevents, sigsetsize) == 40);
+static_assert(offsetof(struct aiopoll_getevents, reserved) == 48);
+
+static_assert(sizeof(struct aiopoll_cancel) == 24);
+static_assert(offsetof(struct aiopoll_cancel, result) == 8);
+static_assert(offsetof(struct aiopoll_cancel, reserved) == 16);
+
 static_assert(AIOPOLL_IOC_VERSION == 0x8010a900);
+static_assert(AIOPOLL_IOC_SETUP == 0xc028a901);
+static_assert(AIOPOLL_IOC_SUBMIT == 0x4018a902);
+static_assert(AIOPOLL_IOC_GETEVENTS == 0x4038a903);
+static_assert(AIOPOLL_IOC_CANCEL == 0x4018a904);

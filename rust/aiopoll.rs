@@ -9,6 +9,8 @@ use kernel::prelude::*;
 
 mod context;
 mod fops;
+mod request;
+mod sys;
 mod uapi;
 
 module! {
@@ -17,21 +19,41 @@ module! {
     authors: ["The aiopoll developers"],
     description: "Asynchronous readiness polling and async I/O contexts through /dev/aiopoll",
     license: "GPL",
+    params: {
+        max_events: u32 {
+            default: 65536,
+            description: "Events all contexts together may reserve (fs/aio's aio-max-nr)",
+        },
+    },
 }
 
 /// Permissions of `/dev/aiopoll`: any user may create contexts, as with `io_setup(2)`.
 const DEVICE_MODE: u16 = 0o666;
 
-/// The loaded module: it owns the misc device registration.
-#[pin_data]
+/// The loaded module: it owns the misc device registration and the workqueue.
+///
+/// Drop order matters: `dev` first (no new contexts; none is open, since each pins the
+/// module), then `_wq`, whose destruction waits for every work function of the module.
+#[pin_data(PinnedDrop)]
 struct AiopollModule {
     #[pin]
     dev: fops::Registration,
+    _wq: sys::Workqueue,
+}
+
+#[pinned_drop]
+impl PinnedDrop for AiopollModule {
+    fn drop(self: Pin<&mut Self>) {
+        // Completions run module code under `rcu_read_lock()` (see `sys::rw_complete`): wait
+        // for the last of them before the module's text goes away.
+        kernel::sync::rcu::synchronize_rcu();
+    }
 }
 
 impl kernel::InPlaceModule for AiopollModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            _wq: sys::Workqueue::new()?,
             dev <- fops::Registration::register(c"aiopoll", DEVICE_MODE),
         })
         .pin_chain(|_| {

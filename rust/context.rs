@@ -1,36 +1,199 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The async I/O context: the object behind each open file of `/dev/aiopoll`.
+//!
+//! # Locks
+//!
+//! - `setup_lock` (mutex) serialises `AIOPOLL_IOC_SETUP`.
+//! - `ring_lock` (mutex) serialises the readers of the ring (`AIOPOLL_IOC_GETEVENTS`), which
+//!   copy events to user space and move `head`, as fs/aio's `ring_lock`.
+//! - `inner` (spinlock, interrupts off) protects [`Inner`]: the trusted tail, the slot
+//!   accounting, the request count and the mapping state. Completions take it from any
+//!   context, including hard interrupts, so it is never held across anything that sleeps.
+//!
+//! Order: `setup_lock` → `ring_lock` → `inner` → the wait queue's own lock (taken inside
+//! `wake_all()`); no lock is taken while `inner` is held.
 
-use crate::uapi;
+use crate::{
+    request::{
+        Op,
+        Request, //
+    },
+    sys::{
+        self,
+        EventFd,
+        RingMem,
+        RwArgs,
+        Vma,
+        WaitEnd,
+        WaitQueue, //
+    },
+    uapi::{
+        self,
+        IoEvent, //
+        Iocb,
+    },
+};
+use core::{
+    mem::size_of,
+    num::NonZeroU32, //
+};
 use kernel::{
-    fs::File,
+    c_str,
+    fs::{
+        file::LocalFile,
+        File, //
+    },
+    mm::Mm,
+    new_mutex,
+    new_spinlock_irq, //
     prelude::*,
     seq_file::SeqFile,
     seq_print,
+    static_lock_class, //
     sync::{
+        aref::ARef,
         atomic::{
             ordering::Relaxed,
             Atomic, //
         },
         Arc,
-        ArcBorrow, //
+        ArcBorrow,
+        Mutex,
+        SetOnce,
+        SpinLockIrq, //
+    },
+    time::{
+        msecs_to_jiffies,
+        Instant,
+        Monotonic, //
     },
     uaccess::{
         UserPtr,
         UserSlice, //
-    }, //
+    },
 };
 
 /// Source of context ids, unique for the lifetime of the module.
 static NEXT_ID: Atomic<u64> = Atomic::new(1);
 
+/// Events reserved by all contexts together (fs/aio's `aio_nr`).
+static TOTAL_EVENTS: Atomic<u64> = Atomic::new(0);
+
+/// Byte offsets in the ring header (`struct aiopoll_ring`).
+const RING_ID: usize = 0;
+const RING_NR: usize = 4;
+const RING_HEAD: usize = 8;
+const RING_TAIL: usize = 12;
+const RING_MAGIC: usize = 16;
+const RING_COMPAT: usize = 20;
+const RING_INCOMPAT: usize = 24;
+const RING_HEADER_LENGTH: usize = 28;
+
+/// Largest ring fs/aio accepts: `nr_events * 2` up to `0x10000000 / sizeof(struct io_event)`.
+const MAX_RING_EVENTS: u32 = 0x1000_0000 / size_of::<IoEvent>() as u32;
+
+/// A context's completion ring, fixed by `AIOPOLL_IOC_SETUP`.
+pub(crate) struct Ring {
+    mem: RingMem,
+    /// Slots in the ring (the trusted copy of `aiopoll_ring.nr`); never zero, so the index
+    /// arithmetic below cannot divide by zero.
+    nr: NonZeroU32,
+    /// What the context counts against the module-wide limit.
+    reserved_events: u64,
+}
+
+impl Ring {
+    /// Byte offset of slot `slot`.
+    fn slot_offset(slot: u32) -> usize {
+        uapi::RING_HEADER_LENGTH + slot as usize * size_of::<IoEvent>()
+    }
+
+    /// `head` as user space left it, clamped into the ring (it is user-writable).
+    fn user_head(&self) -> u32 {
+        self.mem.read_u32(RING_HEAD) % self.nr
+    }
+}
+
+/// The state of a context that completions may change, under `Context::inner`.
+struct Inner {
+    /// The mm of the process that opened the context; the context works only there. Taken
+    /// (and dropped) by `release`, which runs in process context.
+    owner: Option<ARef<Mm>>,
+    /// Set by `release`: no new requests.
+    dead: bool,
+    /// The next slot to fill: the trusted copy of `aiopoll_ring.tail`.
+    tail: u32,
+    /// Slots that are taken: requests in flight plus events not yet credited back after user
+    /// space consumed them. Never more than `nr - 1`, so the ring cannot overflow.
+    reserved: u32,
+    /// Events posted but not yet credited back to `reserved` (fs/aio's `completed_events`).
+    completed: u32,
+    /// Requests allocated and not yet dropped; `release` waits for zero.
+    live: u32,
+    /// Events posted since the context was created (for fdinfo).
+    total_completed: u64,
+    /// Live mappings of the ring, and the address of the newest (fdinfo).
+    maps: u32,
+    map_addr: usize,
+}
+
+impl Inner {
+    /// Credits back the slots of events user space consumed (fs/aio's
+    /// `refill_reqs_available()`): whatever was completed and is no longer between `head` and
+    /// the tail.
+    fn refill(&mut self, ring: &Ring) {
+        let head = ring.user_head();
+        let in_ring = self.tail.wrapping_add(ring.nr.get()).wrapping_sub(head) % ring.nr;
+        if self.completed > in_ring {
+            let consumed = self.completed - in_ring;
+            self.completed -= consumed;
+            self.reserved = self.reserved.saturating_sub(consumed);
+        }
+    }
+}
+
 /// One async I/O context, owned by the file that opened it.
 ///
-/// The file holds one reference (`file->private_data`); later, in-flight requests hold their own.
+/// The file holds one reference (`file->private_data`), each request one more; `release`
+/// waits for the requests, so the file's reference is the last one in all but a moment's
+/// worth of cases (when the last request drops its reference right after `release` saw it
+/// go). Dropping a `Context` is therefore allowed in any context: by then `release` has
+/// taken out what needs process context.
+#[pin_data]
 pub(crate) struct Context {
-    /// Unique id, shown in fdinfo (and, with the ring, in `aio_ring.id`).
+    /// Unique id, shown in fdinfo.
     id: u64,
+    /// The ring, set once by `AIOPOLL_IOC_SETUP` and freed with the context.
+    ring: SetOnce<Ring>,
+    #[pin]
+    setup_lock: Mutex<()>,
+    #[pin]
+    ring_lock: Mutex<()>,
+    #[pin]
+    inner: SpinLockIrq<Inner>,
+    /// Woken on every posted event and dropped request: waiters of GETEVENTS, `release`, and
+    /// pollers of the context file.
+    #[pin]
+    wait: WaitQueue,
+}
+
+/// A ring slot (and a place in `live`) taken for a request being built; given back on drop
+/// unless `taken` was cleared because a request now owns them.
+struct Slot<'a> {
+    ctx: &'a Context,
+    taken: bool,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if self.taken {
+            let mut inner = self.ctx.inner.lock();
+            inner.reserved = inner.reserved.saturating_sub(1);
+            drop(inner);
+            self.ctx.request_gone();
+        }
+    }
 }
 
 impl Context {
@@ -38,34 +201,552 @@ impl Context {
     pub(crate) fn open(_file: &File) -> Result<Arc<Self>> {
         // A relaxed counter is enough: ids only need to be unique, not ordered with anything.
         let id = NEXT_ID.fetch_add(1, Relaxed);
-        Ok(Arc::new(Self { id }, GFP_KERNEL)?)
+        let owner = kernel::current!().mm().map(|mm| ARef::from(&**mm));
+        Arc::pin_init(
+            try_pin_init!(Self {
+                id,
+                ring: SetOnce::new(),
+                setup_lock <- new_mutex!(()),
+                ring_lock <- new_mutex!(()),
+                inner <- new_spinlock_irq!(Inner {
+                    owner,
+                    dead: false,
+                    tail: 0,
+                    reserved: 0,
+                    completed: 0,
+                    live: 0,
+                    total_completed: 0,
+                    maps: 0,
+                    map_addr: 0,
+                }),
+                wait <- WaitQueue::new(c_str!("aiopoll_ctx_wait"), static_lock_class!()),
+            }),
+            GFP_KERNEL,
+        )
     }
 
-    /// Called on the last close of the file; the context is freed with its last reference.
-    pub(crate) fn release(self: Arc<Self>) {}
+    /// Called on the last close of the file: waits for every request to end, then gives back
+    /// what the context reserved. The file's reference is dropped by the caller.
+    pub(crate) fn release(self: Arc<Self>) {
+        self.inner.lock().dead = true;
+        // No request can be cancelled yet (reads, writes and fsyncs run to completion, as in
+        // fs/aio), so wait for all of them: their completions may still touch the context
+        // and, until the module is unloaded, its code.
+        self.wait
+            .wait_uninterruptible(|| self.inner.lock().live == 0);
+        let owner = self.inner.lock().owner.take();
+        drop(owner);
+        if let Some(ring) = self.ring.as_ref() {
+            TOTAL_EVENTS.fetch_sub(ring.reserved_events, Relaxed);
+        }
+    }
+
+    /// Fails with `EINVAL` unless the caller runs in the mm that created the context (so a
+    /// child of `fork()` cannot use its parent's context, as with fs/aio).
+    fn check_owner(&self) -> Result {
+        let inner = self.inner.lock();
+        let current = kernel::current!();
+        match (&inner.owner, current.mm()) {
+            (Some(owner), Some(mm)) if core::ptr::eq(owner.as_raw(), mm.as_raw()) => Ok(()),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// The ring, or `EINVAL` before `AIOPOLL_IOC_SETUP`.
+    fn ring(&self) -> Result<&Ring> {
+        self.ring.as_ref().ok_or(EINVAL)
+    }
 
     /// Handles an ioctl on the context's file.
     pub(crate) fn ioctl(self: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
-        match cmd {
-            uapi::IOC_VERSION => {
-                let version = uapi::Version {
-                    major: uapi::ABI_MAJOR,
-                    minor: uapi::ABI_MINOR,
-                    features: 0,
-                };
-                let size = core::mem::size_of::<uapi::Version>();
-                UserSlice::new(UserPtr::from_addr(arg), size)
-                    .writer()
-                    .write(&version)?;
-                Ok(0)
-            }
-            _ => Err(ENOTTY),
+        if cmd == uapi::IOC_VERSION {
+            let version = uapi::Version {
+                major: uapi::ABI_MAJOR,
+                minor: uapi::ABI_MINOR,
+                features: uapi::FEAT_CONTEXT,
+            };
+            write_user(arg, &version)?;
+            return Ok(0);
         }
+        if ![
+            uapi::IOC_SETUP,
+            uapi::IOC_SUBMIT,
+            uapi::IOC_GETEVENTS,
+            uapi::IOC_CANCEL,
+        ]
+        .contains(&cmd)
+        {
+            return Err(ENOTTY);
+        }
+        self.check_owner()?;
+        match cmd {
+            uapi::IOC_SETUP => self.setup(arg),
+            uapi::IOC_SUBMIT => {
+                let args: uapi::Submit = read_user(arg)?;
+                if args.reserved != 0 {
+                    return Err(EINVAL);
+                }
+                self.submit(args.nr, args.iocbpp)
+            }
+            uapi::IOC_GETEVENTS => {
+                let args: uapi::GetEvents = read_user(arg)?;
+                self.getevents(&args)
+            }
+            _ => {
+                let args: uapi::Cancel = read_user(arg)?;
+                if args.reserved != 0 {
+                    return Err(EINVAL);
+                }
+                self.cancel(args.iocb)
+            }
+        }
+    }
+
+    /// `AIOPOLL_IOC_SETUP`: sizes and allocates the ring as fs/aio's `ioctx_alloc()` and
+    /// `aio_setup_ring()` do.
+    fn setup(&self, arg: usize) -> Result<isize> {
+        let mut args: uapi::Setup = read_user(arg)?;
+        if args.flags != 0 || args.reserved != [0; 2] || args.nr_events == 0 {
+            return Err(EINVAL);
+        }
+        let _guard = self.setup_lock.lock();
+        if self.ring.as_ref().is_some() {
+            return Err(EINVAL);
+        }
+        // Like fs/aio: at least four per possible CPU, doubled, with fs/aio's (wrapping)
+        // arithmetic and its errnos.
+        let wanted = args
+            .nr_events
+            .max(sys::num_possible_cpus().saturating_mul(4))
+            .wrapping_mul(2);
+        if wanted > MAX_RING_EVENTS {
+            return Err(EINVAL);
+        }
+        let limit = u64::from(crate::module_parameters::max_events.value());
+        if wanted == 0 || u64::from(args.nr_events) > limit {
+            return Err(EAGAIN);
+        }
+        let page = kernel::page::PAGE_SIZE;
+        let bytes = Ring::slot_offset(wanted + 2);
+        let size = bytes.div_ceil(page) * page;
+        let nr = ((size - uapi::RING_HEADER_LENGTH) / size_of::<IoEvent>()) as u32;
+        let nr = NonZeroU32::new(nr).ok_or(EINVAL)?;
+
+        // Reserve against the module-wide limit (fs/aio's aio_max_nr), racing contexts
+        // included: the compare-exchange makes the check and the addition one step.
+        let need = u64::from(args.nr_events);
+        let mut total = TOTAL_EVENTS.load(Relaxed);
+        loop {
+            let new = total
+                .checked_add(need)
+                .filter(|&t| t <= limit)
+                .ok_or(EAGAIN)?;
+            match TOTAL_EVENTS.cmpxchg(total, new, Relaxed) {
+                Ok(_) => break,
+                Err(now) => total = now,
+            }
+        }
+        let mem = match RingMem::new(size) {
+            Ok(mem) => mem,
+            Err(e) => {
+                TOTAL_EVENTS.fetch_sub(need, Relaxed);
+                return Err(e);
+            }
+        };
+        mem.write_u32(RING_ID, args.ring_id);
+        mem.write_u32(RING_NR, nr.get());
+        mem.write_u32(RING_HEAD, 0);
+        mem.write_u32(RING_TAIL, 0);
+        mem.write_u32(RING_MAGIC, uapi::RING_MAGIC);
+        mem.write_u32(RING_COMPAT, uapi::RING_COMPAT_FEATURES);
+        mem.write_u32(RING_INCOMPAT, uapi::RING_INCOMPAT_FEATURES);
+        mem.write_u32(RING_HEADER_LENGTH, uapi::RING_HEADER_LENGTH as u32);
+        args.ring_nr = nr.get();
+        args.ring_size = size as u64;
+        let ring = Ring {
+            mem,
+            nr,
+            reserved_events: need,
+        };
+        if let Err(e) = write_user(arg, &args) {
+            TOTAL_EVENTS.fetch_sub(need, Relaxed);
+            return Err(e);
+        }
+        // Cannot fail: `setup_lock` is held and the ring was checked empty above.
+        if !self.ring.populate(ring) {
+            return Err(EINVAL);
+        }
+        Ok(0)
+    }
+
+    /// Takes a ring slot for a new request, or fails with `EAGAIN` when `nr - 1` are taken
+    /// even after crediting what user space consumed.
+    fn take_slot(&self, ring: &Ring) -> Result<Slot<'_>> {
+        let mut inner = self.inner.lock();
+        if inner.dead {
+            return Err(EINVAL);
+        }
+        let max = ring.nr.get() - 1;
+        if inner.reserved >= max {
+            inner.refill(ring);
+            if inner.reserved >= max {
+                return Err(EAGAIN);
+            }
+        }
+        inner.reserved += 1;
+        inner.live += 1;
+        Ok(Slot {
+            ctx: self,
+            taken: true,
+        })
+    }
+
+    /// `AIOPOLL_IOC_SUBMIT`, as fs/aio's `io_submit()`.
+    fn submit(self: ArcBorrow<'_, Self>, nr: i64, iocbpp: u64) -> Result<isize> {
+        if nr < 0 {
+            return Err(EINVAL);
+        }
+        let ring = self.ring()?;
+        let nr = nr.min(i64::from(ring.nr.get()));
+        let mut done = 0;
+        let mut err = Ok(());
+        for i in 0..nr {
+            let ptr = match iocbpp.checked_add(8 * i as u64) {
+                Some(p) => read_user::<u64>(p as usize),
+                None => Err(EFAULT),
+            };
+            err = ptr.and_then(|p| self.submit_one(ring, p));
+            if err.is_err() {
+                break;
+            }
+            done += 1;
+        }
+        match (done, err) {
+            (0, Err(e)) => Err(e),
+            (n, _) => Ok(n as isize),
+        }
+    }
+
+    /// Submits the iocb at user address `uiocb` (fs/aio's `io_submit_one()`).
+    fn submit_one(self: ArcBorrow<'_, Self>, ring: &Ring, uiocb: u64) -> Result {
+        let iocb: Iocb = read_user(uiocb as usize)?;
+        if iocb.aio_reserved2 != 0 || (iocb.aio_nbytes as i64) < 0 {
+            return Err(EINVAL);
+        }
+        if iocb.aio_flags & !uapi::IOCB_FLAGS != 0 {
+            return Err(EINVAL);
+        }
+        let mut slot = self.take_slot(ring)?;
+        let op = iocb.aio_lio_opcode;
+        let file = if op == uapi::cmd::NOOP {
+            None
+        } else {
+            Some(fget(iocb.aio_fildes)?)
+        };
+        let eventfd = if iocb.aio_flags & uapi::IOCB_FLAG_RESFD != 0 {
+            Some(EventFd::from_fd(iocb.aio_resfd)?)
+        } else {
+            None
+        };
+        // fs/aio writes KIOCB_KEY to aio_key before looking at the opcode.
+        write_user(
+            (uiocb as usize) + core::mem::offset_of!(Iocb, aio_key),
+            &uapi::KIOCB_KEY,
+        )?;
+        let op = match op {
+            uapi::cmd::PREAD | uapi::cmd::PWRITE | uapi::cmd::PREADV | uapi::cmd::PWRITEV => {
+                if iocb.aio_rw_flags & uapi::RWF_HIPRI != 0 {
+                    return Err(EOPNOTSUPP);
+                }
+                Op::Rw(RwArgs {
+                    write: op == uapi::cmd::PWRITE || op == uapi::cmd::PWRITEV,
+                    vectored: op == uapi::cmd::PREADV || op == uapi::cmd::PWRITEV,
+                    buf: iocb.aio_buf,
+                    nbytes: iocb.aio_nbytes,
+                    offset: iocb.aio_offset,
+                    rw_flags: iocb.aio_rw_flags,
+                    ioprio: (iocb.aio_flags & uapi::IOCB_FLAG_IOPRIO != 0)
+                        .then_some(iocb.aio_reqprio),
+                })
+            }
+            uapi::cmd::FSYNC | uapi::cmd::FDSYNC => {
+                if iocb.aio_buf != 0
+                    || iocb.aio_offset != 0
+                    || iocb.aio_nbytes != 0
+                    || iocb.aio_rw_flags != 0
+                {
+                    return Err(EINVAL);
+                }
+                if !file.as_deref().is_some_and(sys::FileExt::has_fsync) {
+                    return Err(EINVAL);
+                }
+                Op::Fsync {
+                    datasync: op == uapi::cmd::FDSYNC,
+                    creds: sys::current_creds()?,
+                }
+            }
+            uapi::cmd::NOOP => {
+                if iocb.aio_buf != 0
+                    || iocb.aio_offset != 0
+                    || iocb.aio_nbytes != 0
+                    || iocb.aio_rw_flags != 0
+                {
+                    return Err(EINVAL);
+                }
+                Op::Noop
+            }
+            _ => return Err(EINVAL),
+        };
+        // fs/aio fails an allocation with EAGAIN.
+        let req = Request::new(self.into(), uiocb, iocb.aio_data, file, eventfd, op)
+            .map_err(|_| EAGAIN)?;
+        // The slot now belongs to the request: its event, or its failure below, returns it.
+        slot.taken = false;
+        Request::issue(req).inspect_err(|_| {
+            let mut inner = self.inner.lock();
+            inner.reserved = inner.reserved.saturating_sub(1);
+        })
+    }
+
+    /// Posts `event` in the ring (fs/aio's `aio_complete()`); callable from any context.
+    pub(crate) fn post(&self, event: &IoEvent) {
+        let Some(ring) = self.ring.as_ref() else {
+            return;
+        };
+        let mut inner = self.inner.lock();
+        let tail = inner.tail;
+        ring.mem.write_event(Ring::slot_offset(tail), event);
+        // The event must be visible before the tail that publishes it: pairs with the
+        // reader's read barrier (GETEVENTS) or acquire load (user space).
+        ring.mem.write_barrier();
+        let tail = tail.wrapping_add(1) % ring.nr;
+        inner.tail = tail;
+        ring.mem.write_u32(RING_TAIL, tail);
+        inner.completed += 1;
+        inner.total_completed += 1;
+        inner.refill(ring);
+        drop(inner);
+        self.wait.wake_all();
+    }
+
+    /// Called when a request is dropped: it no longer needs the context.
+    pub(crate) fn request_gone(&self) {
+        let mut inner = self.inner.lock();
+        inner.live = inner.live.saturating_sub(1);
+        let last = inner.dead && inner.live == 0;
+        drop(inner);
+        if last {
+            self.wait.wake_all();
+        }
+    }
+
+    /// Copies up to `nr` events from the ring to `events` and consumes them (fs/aio's
+    /// `aio_read_events_ring()`).
+    fn read_ring(&self, ring: &Ring, events: u64, nr: i64) -> Result<i64> {
+        let _guard = self.ring_lock.lock();
+        let tail = self.inner.lock().tail;
+        let mut head = ring.user_head();
+        let mut got: i64 = 0;
+        while got < nr && head != tail {
+            // Contiguous events from `head`, up to the end of the ring.
+            let avail = if head < tail {
+                tail - head
+            } else {
+                ring.nr.get() - head
+            };
+            let n = i64::from(avail).min(nr - got) as u32;
+            let bytes = n as usize * size_of::<IoEvent>();
+            let dst = (events as usize)
+                .checked_add(got as usize * size_of::<IoEvent>())
+                .ok_or(EFAULT)?;
+            ring.mem
+                .copy_to_user(Ring::slot_offset(head), bytes, UserPtr::from_addr(dst))?;
+            got += i64::from(n);
+            head = head.wrapping_add(n) % ring.nr;
+        }
+        if got > 0 {
+            ring.mem.write_u32(RING_HEAD, head);
+        }
+        Ok(got)
+    }
+
+    /// `AIOPOLL_IOC_GETEVENTS`, as fs/aio's `io_getevents()` (`read_events()`).
+    fn getevents(&self, args: &uapi::GetEvents) -> Result<isize> {
+        let timeout = if args.timeout != 0 {
+            Some(sys::get_timeout(args.timeout)?)
+        } else {
+            None
+        };
+        if args.sigmask != 0 || args.sigsetsize != 0 || args.reserved != 0 {
+            return Err(EINVAL);
+        }
+        if args.min_nr < 0 || args.min_nr > args.nr {
+            return Err(EINVAL);
+        }
+        let ring = self.ring()?;
+        // A relative timeout; waits are in jiffies, rounded up, so never shorter than asked.
+        let start = Instant::<Monotonic>::now();
+        let left = |start: &Instant<Monotonic>| {
+            timeout.map(|ns| {
+                let ns = ns.saturating_sub(start.elapsed().as_nanos());
+                if ns <= 0 {
+                    0
+                } else {
+                    let ms = (ns as u64).div_ceil(1_000_000).min(u64::from(u32::MAX));
+                    msecs_to_jiffies(ms as u32) as u64
+                }
+            })
+        };
+        let mut got: i64 = 0;
+        loop {
+            let dst = args
+                .events
+                .wrapping_add(got as u64 * size_of::<IoEvent>() as u64);
+            match self.read_ring(ring, dst, args.nr - got) {
+                Ok(n) => got += n,
+                Err(e) if got == 0 => return Err(e),
+                Err(_) => return Ok(got as isize),
+            }
+            let remaining = left(&start);
+            if got >= args.min_nr || remaining == Some(0) {
+                return Ok(got as isize);
+            }
+            let end = self.wait.wait_interruptible(remaining, || {
+                let tail = self.inner.lock().tail;
+                ring.user_head() != tail
+            });
+            match end {
+                WaitEnd::Done => {}
+                WaitEnd::TimedOut => {
+                    // Collect what arrived at the deadline, then return.
+                    let dst = args
+                        .events
+                        .wrapping_add(got as u64 * size_of::<IoEvent>() as u64);
+                    got += self.read_ring(ring, dst, args.nr - got).unwrap_or(0);
+                    return Ok(got as isize);
+                }
+                WaitEnd::Interrupted => {
+                    // As io_getevents(): a signal ends the wait; EINTR only if nothing was read.
+                    return if got > 0 {
+                        Ok(got as isize)
+                    } else {
+                        Err(EINTR)
+                    };
+                }
+            }
+        }
+    }
+
+    /// `AIOPOLL_IOC_CANCEL`, as fs/aio's `io_cancel()`: checks the key of the user's iocb,
+    /// then looks for a cancellable request for it. Reads, writes and fsyncs cannot be
+    /// cancelled (as in fs/aio), so until poll requests exist this always fails with
+    /// `EINVAL`, after the same checks fs/aio makes.
+    fn cancel(&self, uiocb: u64) -> Result<isize> {
+        let key: u32 = read_user(uiocb as usize + core::mem::offset_of!(Iocb, aio_key))?;
+        if key != uapi::KIOCB_KEY {
+            return Err(EINVAL);
+        }
+        self.ring()?;
+        Err(EINVAL)
+    }
+
+    /// `poll()` on the context file: readable while the ring holds events.
+    pub(crate) fn poll_mask(&self) -> u32 {
+        let Some(ring) = self.ring.as_ref() else {
+            return 0;
+        };
+        let inner = self.inner.lock();
+        if ring.user_head() != inner.tail {
+            kernel::bindings::POLLIN | kernel::bindings::POLLRDNORM
+        } else {
+            0
+        }
+    }
+
+    /// The wait queue that `poll()` registers on.
+    pub(crate) fn wait_queue(&self) -> &WaitQueue {
+        &self.wait
+    }
+
+    /// `mmap()` of the context file: maps the whole ring, shared, from offset 0, once at a
+    /// time, in the context's own mm.
+    pub(crate) fn mmap(&self, vma: &Vma) -> Result {
+        self.check_owner()?;
+        let ring = self.ring()?;
+        if !vma.is_shared() || vma.pgoff() != 0 || vma.len() != ring.mem.size() {
+            return Err(EINVAL);
+        }
+        let mut inner = self.inner.lock();
+        if inner.maps != 0 {
+            return Err(EBUSY);
+        }
+        inner.maps = 1;
+        inner.map_addr = vma.start();
+        drop(inner);
+        ring.mem.map(vma).inspect_err(|_| {
+            self.inner.lock().maps = 0;
+        })
+    }
+
+    /// A mapping of the ring was duplicated (the new half of an `mremap`).
+    pub(crate) fn vma_opened(&self, vma: &Vma) {
+        let mut inner = self.inner.lock();
+        inner.maps += 1;
+        inner.map_addr = vma.start();
+    }
+
+    /// A mapping of the ring went away.
+    pub(crate) fn vma_closed(&self) {
+        let mut inner = self.inner.lock();
+        inner.maps = inner.maps.saturating_sub(1);
+        if inner.maps == 0 {
+            inner.map_addr = 0;
+        }
+    }
+
+    /// The ring was moved by `mremap`: the context follows it.
+    pub(crate) fn vma_moved(&self, vma: &Vma) {
+        self.inner.lock().map_addr = vma.start();
     }
 
     /// Prints the context's state in `/proc/PID/fdinfo/FD`.
     pub(crate) fn show_fdinfo(self: ArcBorrow<'_, Self>, m: &SeqFile) {
         seq_print!(m, "aiopoll-abi:\t{}.{}\n", uapi::ABI_MAJOR, uapi::ABI_MINOR);
         seq_print!(m, "ctx-id:\t{}\n", self.id);
+        let (nr, size) = match self.ring.as_ref() {
+            Some(r) => (r.nr.get(), r.mem.size()),
+            None => (0, 0),
+        };
+        let inner = self.inner.lock();
+        seq_print!(m, "ring-entries:\t{}\n", nr);
+        seq_print!(m, "ring-size:\t{}\n", size);
+        seq_print!(m, "ring-addr:\t{:#x}\n", inner.map_addr);
+        seq_print!(
+            m,
+            "in-flight:\t{}\n",
+            inner.reserved.saturating_sub(inner.completed)
+        );
+        seq_print!(m, "completed:\t{}\n", inner.total_completed);
     }
+}
+
+/// Reads a `T` from user address `addr`.
+fn read_user<T: kernel::transmute::FromBytes>(addr: usize) -> Result<T> {
+    UserSlice::new(UserPtr::from_addr(addr), size_of::<T>())
+        .reader()
+        .read()
+}
+
+/// Writes `value` to user address `addr`.
+fn write_user<T: kernel::transmute::AsBytes>(addr: usize, value: &T) -> Result {
+    UserSlice::new(UserPtr::from_addr(addr), size_of::<T>())
+        .writer()
+        .write(value)
+}
+
+/// Takes a reference to the file behind `fd` (`EBADF` if there is none).
+fn fget(fd: u32) -> Result<ARef<File>> {
+    let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
+    // SAFETY: An ioctl does not hold `fdget_pos`, so the file may be shared across threads.
+    Ok(unsafe { LocalFile::assume_no_fdget_pos(file) })
 }

@@ -5,10 +5,13 @@
 //! The kernel's `MiscDevice` abstraction cannot provide `poll` (which makes a context usable
 //! from epoll) nor custom `vm_ops` for the completion ring, so this file builds the operations
 //! table by hand, as Rust Binder does. It is one of the two places in the module that touch
-//! `kernel::bindings` (the other is `rust/sys.rs` once it exists): every trampoline here turns
-//! raw pointers into safe types and calls the safe methods of [`Context`].
+//! `kernel::bindings` (the other is `rust/sys.rs`): every trampoline here turns raw pointers
+//! into safe types and calls the safe methods of [`Context`].
 
-use crate::context::Context;
+use crate::{
+    context::Context,
+    sys::Vma, //
+};
 use kernel::{
     bindings,
     error::to_result,
@@ -41,6 +44,8 @@ static FOPS: ReadOnly<bindings::file_operations> = ReadOnly(bindings::file_opera
     open: Some(aiopoll_open),
     release: Some(aiopoll_release),
     unlocked_ioctl: Some(aiopoll_ioctl),
+    poll: Some(aiopoll_poll),
+    mmap: Some(aiopoll_mmap),
     #[cfg(CONFIG_COMPAT)]
     compat_ioctl: Some(bindings::compat_ptr_ioctl),
     show_fdinfo: Some(aiopoll_show_fdinfo),
@@ -150,4 +155,107 @@ unsafe extern "C" fn aiopoll_show_fdinfo(m: *mut bindings::seq_file, file: *mut 
     // SAFETY: procfs passes a valid seq_file for the duration of the call.
     let m = unsafe { SeqFile::from_raw(m) };
     ctx.show_fdinfo(m);
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid file opened by [`aiopoll_open`] and a valid (or NULL)
+/// poll table.
+unsafe extern "C" fn aiopoll_poll(
+    file: *mut bindings::file,
+    table: *mut bindings::poll_table_struct,
+) -> bindings::__poll_t {
+    // SAFETY: As in `aiopoll_ioctl`: the caller holds a file reference, so release has not run.
+    let ctx = unsafe { Arc::<Context>::borrow((*file).private_data) };
+    // SAFETY: `file` and `table` are valid; the wait queue lives as long as the context, which
+    // outlives every poll registration (they are removed before the file is released).
+    unsafe { bindings::poll_wait(file, ctx.wait_queue().as_ptr(), table) };
+    ctx.poll_mask()
+}
+
+/// The `vm_operations_struct` of ring mappings; `vm_private_data` is the [`Context`].
+static RING_VM_OPS: ReadOnly<bindings::vm_operations_struct> =
+    ReadOnly(bindings::vm_operations_struct {
+        open: Some(ring_vm_open),
+        close: Some(ring_vm_close),
+        may_split: Some(ring_vm_may_split),
+        mremap: Some(ring_vm_mremap),
+        ..pin_init::zeroed()
+    });
+
+/// # Safety
+///
+/// Called by the VFS with a valid file opened by [`aiopoll_open`] and a VMA being set up, with
+/// the `mmap_lock` held for writing.
+unsafe extern "C" fn aiopoll_mmap(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
+    // SAFETY: As in `aiopoll_ioctl`.
+    let ctx = unsafe { Arc::<Context>::borrow((*file).private_data) };
+    // SAFETY: The VMA is valid, with the `mmap_lock` held, for the whole call.
+    let vma = unsafe { Vma::from_raw(vma) };
+    match ctx.mmap(&vma) {
+        Ok(()) => {
+            let data = core::ptr::from_ref::<Context>(&ctx).cast_mut().cast();
+            // SAFETY: The VMA holds a reference to the file, and the file one to the context,
+            // so `data` outlives the VMA and every copy of it.
+            unsafe { vma.setup(&RING_VM_OPS.0, data) };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// The context of a ring VMA.
+///
+/// # Safety
+///
+/// `vma` must be a valid ring VMA set up by [`aiopoll_mmap`].
+unsafe fn ring_context<'a>(vma: &Vma) -> &'a Context {
+    // SAFETY: `aiopoll_mmap` stored a pointer to the context, which the VMA keeps alive
+    // through its file reference.
+    unsafe { &*vma.private_data().cast::<Context>() }
+}
+
+/// # Safety
+///
+/// Called by the mm with a valid ring VMA (a new copy of one), `mmap_lock` held.
+unsafe extern "C" fn ring_vm_open(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: Guaranteed by the caller.
+    let vma = unsafe { Vma::from_raw(vma) };
+    // SAFETY: A copy of a ring VMA carries the original's private data.
+    unsafe { ring_context(&vma) }.vma_opened(&vma);
+}
+
+/// # Safety
+///
+/// Called by the mm with a valid ring VMA that is going away, `mmap_lock` held.
+unsafe extern "C" fn ring_vm_close(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: Guaranteed by the caller.
+    let vma = unsafe { Vma::from_raw(vma) };
+    // SAFETY: `vma` is a ring VMA.
+    unsafe { ring_context(&vma) }.vma_closed();
+}
+
+/// # Safety
+///
+/// Called by the mm with a valid ring VMA, `mmap_lock` held.
+unsafe extern "C" fn ring_vm_may_split(
+    _vma: *mut bindings::vm_area_struct,
+    _addr: c_ulong,
+) -> c_int {
+    // The ring is mapped whole or not at all.
+    EINVAL.to_errno()
+}
+
+/// # Safety
+///
+/// Called by the mm with the new, valid ring VMA after `mremap` moved it, `mmap_lock` held.
+unsafe extern "C" fn ring_vm_mremap(vma: *mut bindings::vm_area_struct) -> c_int {
+    // SAFETY: Guaranteed by the caller.
+    let vma = unsafe { Vma::from_raw(vma) };
+    // SAFETY: `vma` is a ring VMA.
+    unsafe { ring_context(&vma) }.vma_moved(&vma);
+    0
 }

@@ -12,6 +12,7 @@
 #ifndef _UAPI_LINUX_AIOPOLL_H
 #define _UAPI_LINUX_AIOPOLL_H
 
+#include <linux/aio_abi.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -24,16 +25,20 @@
  * flags are added. Feature bits say which optional parts this module has.
  */
 #define AIOPOLL_ABI_MAJOR	1
-#define AIOPOLL_ABI_MINOR	0
+#define AIOPOLL_ABI_MINOR	1
 
 /* ioctl type byte (unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst). */
 #define AIOPOLL_IOC_MAGIC	0xA9
+
+/* Feature bits of struct aiopoll_version. */
+#define AIOPOLL_FEAT_CONTEXT	(1ULL << 0)	/* ring, submit, getevents, cancel (ABI 1.1) */
+#define AIOPOLL_FEATURES	(AIOPOLL_FEAT_CONTEXT)	/* all bits this header knows */
 
 /**
  * struct aiopoll_version - answer of %AIOPOLL_IOC_VERSION
  * @major:	%AIOPOLL_ABI_MAJOR of the running module
  * @minor:	%AIOPOLL_ABI_MINOR of the running module
- * @features:	AIOPOLL_FEAT_* bits (none are defined in ABI 1.0)
+ * @features:	AIOPOLL_FEAT_* bits of the running module
  */
 struct aiopoll_version {
 	__u32	major;
@@ -43,5 +48,107 @@ struct aiopoll_version {
 
 /* Read the ABI version of the module. Errors: EFAULT (bad pointer). */
 #define AIOPOLL_IOC_VERSION	_IOR(AIOPOLL_IOC_MAGIC, 0x00, struct aiopoll_version)
+
+/*
+ * The context. Requests are the kernel's own struct iocb and struct io_event of
+ * <linux/aio_abi.h>, and the completion ring is fs/aio's struct aio_ring, mapped from
+ * offset 0 of the context fd: user space may reap events from it without a syscall,
+ * exactly as from an fs/aio ring.
+ */
+#define AIOPOLL_RING_MAGIC		0xa10a10a1
+#define AIOPOLL_RING_COMPAT_FEATURES	1
+#define AIOPOLL_RING_INCOMPAT_FEATURES	0
+#define AIOPOLL_RING_HEADER_LENGTH	32
+
+/* The header of the mapped ring; struct io_event slots follow it. */
+struct aiopoll_ring {
+	__u32	id;		/* aiopoll_setup.ring_id */
+	__u32	nr;		/* number of io_event slots */
+	__u32	head;		/* next event to reap; written by user space */
+	__u32	tail;		/* next slot the kernel fills */
+	__u32	magic;		/* AIOPOLL_RING_MAGIC */
+	__u32	compat_features;
+	__u32	incompat_features;
+	__u32	header_length;	/* sizeof(struct aiopoll_ring) */
+	struct io_event io_events[];
+};
+
+/**
+ * struct aiopoll_setup - argument of %AIOPOLL_IOC_SETUP (like io_setup(2))
+ * @nr_events:	in: events the context must hold in flight at once (> 0)
+ * @ring_id:	in: value for aiopoll_ring.id (libaiopoll stores the context's fd)
+ * @flags:	in: must be 0
+ * @ring_nr:	out: slots in the ring; at most ring_nr - 1 requests in flight
+ * @ring_size:	out: bytes to map at offset 0 (MAP_SHARED, PROT_READ | PROT_WRITE)
+ * @reserved:	must be 0
+ */
+struct aiopoll_setup {
+	__u32	nr_events;
+	__u32	ring_id;
+	__u32	flags;
+	__u32	ring_nr;
+	__u64	ring_size;
+	__u64	reserved[2];
+};
+
+/**
+ * struct aiopoll_submit - argument of %AIOPOLL_IOC_SUBMIT (like io_submit(2))
+ * @nr:		number of iocb pointers at @iocbpp
+ * @iocbpp:	user address of an array of struct iocb pointers
+ * @reserved:	must be 0
+ *
+ * Returns the number of iocbs submitted, or an error if none was.
+ */
+struct aiopoll_submit {
+	__s64	nr;
+	__u64	iocbpp;
+	__u64	reserved;
+};
+
+/**
+ * struct aiopoll_getevents - argument of %AIOPOLL_IOC_GETEVENTS (like io_pgetevents(2))
+ * @min_nr:	wait until at least this many events were reaped
+ * @nr:		reap at most this many events
+ * @events:	user address of @nr struct io_event
+ * @timeout:	user address of a struct __kernel_timespec (relative), or 0: no limit
+ * @sigmask:	user address of a sigset_t to install during the wait, or 0 (none);
+ *		must be 0 until a feature bit announces signal masks
+ * @sigsetsize:	size of *@sigmask (must be 0 when @sigmask is 0)
+ * @reserved:	must be 0
+ *
+ * Returns the number of events reaped.
+ */
+struct aiopoll_getevents {
+	__s64	min_nr;
+	__s64	nr;
+	__u64	events;
+	__u64	timeout;
+	__u64	sigmask;
+	__u64	sigsetsize;
+	__u64	reserved;
+};
+
+/**
+ * struct aiopoll_cancel - argument of %AIOPOLL_IOC_CANCEL (like io_cancel(2))
+ * @iocb:	user address of the submitted struct iocb
+ * @result:	user address of a struct io_event; unused, as in fs/aio: the event of a
+ *		cancelled request always arrives through the ring
+ * @reserved:	must be 0
+ *
+ * Fails with EINPROGRESS when the request was found and is being cancelled.
+ */
+struct aiopoll_cancel {
+	__u64	iocb;
+	__u64	result;
+	__u64	reserved;
+};
+
+#define AIOPOLL_IOC_SETUP	_IOWR(AIOPOLL_IOC_MAGIC, 0x01, struct aiopoll_setup)
+#define AIOPOLL_IOC_SUBMIT	_IOW(AIOPOLL_IOC_MAGIC, 0x02, struct aiopoll_submit)
+#define AIOPOLL_IOC_GETEVENTS	_IOW(AIOPOLL_IOC_MAGIC, 0x03, struct aiopoll_getevents)
+#define AIOPOLL_IOC_CANCEL	_IOW(AIOPOLL_IOC_MAGIC, 0x04, struct aiopoll_cancel)
+
+/* struct iocb aio_flags that aiopoll takes; any other bit is refused with EINVAL. */
+#define AIOPOLL_IOCB_FLAGS	(IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO)
 
 #endif /* _UAPI_LINUX_AIOPOLL_H */

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C side of aiopoll: small wrappers around kernel functions that are static inline or
+ * macros (so Rust cannot call them) and around a few fs/aio.c steps that need many of them.
+ * Everything here calls only exported symbols. rust/sys.rs declares these functions and wraps
+ * them in safe Rust; no other Rust file calls them.
+ */
+#ifndef AIOPOLL_SHIM_H
+#define AIOPOLL_SHIM_H
+
+#include <linux/types.h>
+
+struct cred;
+struct file;
+struct iov_iter;
+struct iovec;
+struct kiocb;
+struct vm_area_struct;
+struct vm_operations_struct;
+
+unsigned int aiopoll_num_possible_cpus(void);
+
+/* File properties fs/aio checks before submitting. */
+bool aiopoll_file_readable(struct file *file);
+bool aiopoll_file_writable(struct file *file);
+bool aiopoll_file_has_read_iter(struct file *file);
+bool aiopoll_file_has_write_iter(struct file *file);
+bool aiopoll_file_has_fsync(struct file *file);
+
+/* Reads and writes through a kiocb, step by step as fs/aio.c's aio_read()/aio_write(). */
+void aiopoll_kiocb_init(struct kiocb *kiocb, struct file *file, loff_t pos,
+			void (*complete)(struct kiocb *kiocb, long ret));
+int aiopoll_kiocb_prep(struct kiocb *kiocb, int rw_flags, bool write, bool has_ioprio,
+		       int ioprio);
+int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec **iovec,
+		   struct iov_iter *iter);
+int aiopoll_rw_verify(struct kiocb *kiocb, struct iov_iter *iter, bool write);
+ssize_t aiopoll_rw_issue(struct kiocb *kiocb, struct iov_iter *iter, bool write);
+void aiopoll_rw_end(struct kiocb *kiocb);
+
+/* fsync/fdatasync with the submitter's credentials. */
+int aiopoll_fsync_as(struct file *file, const struct cred *creds, bool datasync);
+
+/* Ring memory: vmalloc_user() pages, mapped whole into user space. */
+void *aiopoll_ring_alloc(unsigned long size);
+void aiopoll_ring_free(void *mem);
+int aiopoll_ring_map(struct vm_area_struct *vma, void *mem);
+
+/* The ring mapping. */
+bool aiopoll_vma_is_shared(struct vm_area_struct *vma);
+unsigned long aiopoll_vma_start(struct vm_area_struct *vma);
+unsigned long aiopoll_vma_len(struct vm_area_struct *vma);
+unsigned long aiopoll_vma_pgoff(struct vm_area_struct *vma);
+void aiopoll_vma_setup(struct vm_area_struct *vma, const struct vm_operations_struct *ops,
+		       void *private_data);
+void *aiopoll_vma_private(struct vm_area_struct *vma);
+
+/* A user timespec as a relative timeout in nanoseconds, as io_getevents() reads it. */
+int aiopoll_get_timeout(u64 uts, s64 *nsecs);
+
+
+
+/* Wait queues: initialisation, wake-up, and waiting for a condition the caller computes. */
+struct lock_class_key;
+struct wait_queue_head;
+void aiopoll_waitqueue_init(struct wait_queue_head *wq, const char *name,
+			    struct lock_class_key *key);
+void aiopoll_wake_all(struct wait_queue_head *wq);
+long aiopoll_wait_event(struct wait_queue_head *wq, bool interruptible, long timeout,
+			bool (*cond)(void *arg), void *arg);
+
+struct workqueue_struct;
+struct workqueue_struct *aiopoll_alloc_workqueue(void);
+
+#endif /* AIOPOLL_SHIM_H */

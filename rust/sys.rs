@@ -1,0 +1,719 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers around the kernel APIs that `kernel::` does not cover, and around the C shim
+//! (`rust/shim.c`).
+//!
+//! Together with `rust/fops.rs`, this is the only file that uses `kernel::bindings` or the shim;
+//! the rest of the module is safe Rust.
+
+use crate::uapi::IoEvent;
+use core::{
+    ptr::NonNull,
+    sync::atomic::{
+        AtomicPtr,
+        Ordering, //
+    },
+};
+use kernel::{
+    bindings,
+    cred::Credential,
+    error::{
+        from_err_ptr,
+        to_result, //
+    },
+    fs::File,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        barrier::smp_mb,
+        Arc,
+        LockClassKey, //
+    },
+    types::Opaque,
+    uaccess::UserPtr,
+    workqueue::Queue,
+};
+
+// Some bindgen structs reached through these pointers are empty placeholders (for example
+// `mm_mm_cid` with this configuration), which rustc flags although only pointers cross the
+// boundary. `allow` rather than `expect`: whether it fires depends on the kernel config.
+#[allow(improper_ctypes)]
+mod shim {
+    use kernel::{
+        bindings::{
+            cred,
+            file,
+            iov_iter,
+            iovec,
+            kiocb,
+            lock_class_key,
+            vm_area_struct,
+            vm_operations_struct,
+            wait_queue_head,
+            workqueue_struct, //
+        },
+        ffi::{
+            c_char,
+            c_int,
+            c_long,
+            c_uint,
+            c_ulong,
+            c_void, //
+        },
+    };
+
+    extern "C" {
+        pub(super) fn aiopoll_num_possible_cpus() -> c_uint;
+        pub(super) fn aiopoll_file_readable(file: *mut file) -> bool;
+        pub(super) fn aiopoll_file_writable(file: *mut file) -> bool;
+        pub(super) fn aiopoll_file_has_read_iter(file: *mut file) -> bool;
+        pub(super) fn aiopoll_file_has_write_iter(file: *mut file) -> bool;
+        pub(super) fn aiopoll_file_has_fsync(file: *mut file) -> bool;
+        pub(super) fn aiopoll_kiocb_init(
+            kiocb: *mut kiocb,
+            file: *mut file,
+            pos: i64,
+            complete: unsafe extern "C" fn(*mut kiocb, c_long),
+        );
+        pub(super) fn aiopoll_kiocb_prep(
+            kiocb: *mut kiocb,
+            rw_flags: c_int,
+            write: bool,
+            has_ioprio: bool,
+            ioprio: c_int,
+        ) -> c_int;
+        pub(super) fn aiopoll_import(
+            write: bool,
+            buf: u64,
+            len: u64,
+            vectored: bool,
+            iovec: *mut *mut iovec,
+            iter: *mut iov_iter,
+        ) -> c_int;
+        pub(super) fn aiopoll_rw_verify(
+            kiocb: *mut kiocb,
+            iter: *mut iov_iter,
+            write: bool,
+        ) -> c_int;
+        pub(super) fn aiopoll_rw_issue(
+            kiocb: *mut kiocb,
+            iter: *mut iov_iter,
+            write: bool,
+        ) -> isize;
+        pub(super) fn aiopoll_rw_end(kiocb: *mut kiocb);
+        pub(super) fn aiopoll_fsync_as(
+            file: *mut file,
+            creds: *const cred,
+            datasync: bool,
+        ) -> c_int;
+        pub(super) fn aiopoll_vma_is_shared(vma: *mut vm_area_struct) -> bool;
+        pub(super) fn aiopoll_vma_start(vma: *mut vm_area_struct) -> c_ulong;
+        pub(super) fn aiopoll_vma_len(vma: *mut vm_area_struct) -> c_ulong;
+        pub(super) fn aiopoll_vma_pgoff(vma: *mut vm_area_struct) -> c_ulong;
+        pub(super) fn aiopoll_vma_setup(
+            vma: *mut vm_area_struct,
+            ops: *const vm_operations_struct,
+            private_data: *mut c_void,
+        );
+        pub(super) fn aiopoll_vma_private(vma: *mut vm_area_struct) -> *mut c_void;
+        pub(super) fn aiopoll_get_timeout(uts: u64, nsecs: *mut i64) -> c_int;
+        pub(super) fn aiopoll_alloc_workqueue() -> *mut workqueue_struct;
+        pub(super) fn aiopoll_ring_alloc(size: c_ulong) -> *mut c_void;
+        pub(super) fn aiopoll_ring_free(mem: *mut c_void);
+        pub(super) fn aiopoll_ring_map(vma: *mut vm_area_struct, mem: *mut c_void) -> c_int;
+        pub(super) fn aiopoll_waitqueue_init(
+            wq: *mut wait_queue_head,
+            name: *const c_char,
+            key: *mut lock_class_key,
+        );
+        pub(super) fn aiopoll_wake_all(wq: *mut wait_queue_head);
+        pub(super) fn aiopoll_wait_event(
+            wq: *mut wait_queue_head,
+            interruptible: bool,
+            timeout: c_long,
+            cond: unsafe extern "C" fn(*mut c_void) -> bool,
+            arg: *mut c_void,
+        ) -> c_long;
+    }
+}
+
+/// The number of possible CPUs (`num_possible_cpus()`).
+pub(crate) fn num_possible_cpus() -> u32 {
+    // SAFETY: No preconditions.
+    unsafe { shim::aiopoll_num_possible_cpus() }
+}
+
+/// Reads a relative `struct __kernel_timespec` from user address `uts`, in nanoseconds.
+pub(crate) fn get_timeout(uts: u64) -> Result<i64> {
+    let mut nsecs = 0i64;
+    // SAFETY: `nsecs` is a valid place to write; the shim checks the user address itself.
+    to_result(unsafe { shim::aiopoll_get_timeout(uts, &mut nsecs) })?;
+    Ok(nsecs)
+}
+
+/// What fs/aio checks of a file before reading or writing it.
+pub(crate) trait FileExt {
+    /// Whether the file was opened for reading (`FMODE_READ`).
+    fn readable(&self) -> bool;
+    /// Whether the file was opened for writing (`FMODE_WRITE`).
+    fn writable(&self) -> bool;
+    /// Whether the file has `->read_iter`.
+    fn has_read_iter(&self) -> bool;
+    /// Whether the file has `->write_iter`.
+    fn has_write_iter(&self) -> bool;
+    /// Whether the file has `->fsync`.
+    fn has_fsync(&self) -> bool;
+}
+
+impl FileExt for File {
+    fn readable(&self) -> bool {
+        // SAFETY: `self` is a valid file.
+        unsafe { shim::aiopoll_file_readable(self.as_ptr()) }
+    }
+    fn writable(&self) -> bool {
+        // SAFETY: `self` is a valid file.
+        unsafe { shim::aiopoll_file_writable(self.as_ptr()) }
+    }
+    fn has_read_iter(&self) -> bool {
+        // SAFETY: `self` is a valid file.
+        unsafe { shim::aiopoll_file_has_read_iter(self.as_ptr()) }
+    }
+    fn has_write_iter(&self) -> bool {
+        // SAFETY: `self` is a valid file.
+        unsafe { shim::aiopoll_file_has_write_iter(self.as_ptr()) }
+    }
+    fn has_fsync(&self) -> bool {
+        // SAFETY: `self` is a valid file.
+        unsafe { shim::aiopoll_file_has_fsync(self.as_ptr()) }
+    }
+}
+
+/// Credentials of the current task, for work done on its behalf (`prepare_creds()`).
+pub(crate) fn current_creds() -> Result<ARef<Credential>> {
+    // SAFETY: No preconditions; it returns a new reference or NULL.
+    let creds = NonNull::new(unsafe { bindings::prepare_creds() }).ok_or(ENOMEM)?;
+    // SAFETY: `prepare_creds` returned a valid `cred` whose one reference we now own, and
+    // `Credential` is a transparent wrapper of `struct cred`.
+    Ok(unsafe { ARef::from_raw(creds.cast::<Credential>()) })
+}
+
+/// `vfs_fsync(file, datasync)` with `creds` in force, as fs/aio's `aio_fsync_work()`.
+pub(crate) fn fsync_as(file: &File, creds: &Credential, datasync: bool) -> i64 {
+    // SAFETY: Both pointers are valid for the duration of the call.
+    i64::from(unsafe {
+        shim::aiopoll_fsync_as(
+            file.as_ptr(),
+            core::ptr::from_ref::<Credential>(creds).cast(),
+            datasync,
+        )
+    })
+}
+
+/// A reference to an eventfd, signalled once per completion with `IOCB_FLAG_RESFD`.
+///
+/// # Invariants
+///
+/// `self.0` is a valid `eventfd_ctx` on which this object owns one reference.
+pub(crate) struct EventFd(NonNull<bindings::eventfd_ctx>);
+
+// SAFETY: An eventfd reference may be used and dropped from any thread.
+unsafe impl Send for EventFd {}
+// SAFETY: `eventfd_signal_mask` may be called concurrently.
+unsafe impl Sync for EventFd {}
+
+impl EventFd {
+    /// Takes a reference to the eventfd behind file descriptor `fd` (`EBADF`, `EINVAL`).
+    pub(crate) fn from_fd(fd: u32) -> Result<Self> {
+        // SAFETY: No preconditions; it returns a new reference or an error pointer.
+        let ctx = from_err_ptr(unsafe { bindings::eventfd_ctx_fdget(fd as c_int) })?;
+        // INVARIANT: `eventfd_ctx_fdget` returned a valid context with a new reference.
+        Ok(Self(NonNull::new(ctx).ok_or(EBADF)?))
+    }
+
+    /// Adds one to the eventfd's counter. Callable from any context except a wait-queue
+    /// callback of another eventfd (the caller defers from those).
+    pub(crate) fn signal(&self) {
+        // SAFETY: By the type invariant `self.0` is valid.
+        unsafe { bindings::eventfd_signal_mask(self.0.as_ptr(), 0) };
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own a reference, given back here once.
+        unsafe { bindings::eventfd_ctx_put(self.0.as_ptr()) };
+    }
+}
+
+/// The module's own workqueue, destroyed (after running everything queued) when dropped, so
+/// that no work function of the module runs after it is unloaded.
+///
+/// # Invariants
+///
+/// `self.0` is a workqueue allocated by this object, destroyed only by its `Drop`.
+pub(crate) struct Workqueue(NonNull<bindings::workqueue_struct>);
+
+// SAFETY: A workqueue may be used and destroyed from any thread.
+unsafe impl Send for Workqueue {}
+// SAFETY: Queueing work is thread safe.
+unsafe impl Sync for Workqueue {}
+
+/// The module's workqueue, published for request code while the module is loaded.
+static WORKQUEUE: AtomicPtr<bindings::workqueue_struct> = AtomicPtr::new(core::ptr::null_mut());
+
+impl Workqueue {
+    /// Allocates the workqueue and publishes it as [`workqueue()`].
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: No preconditions.
+        let wq = NonNull::new(unsafe { shim::aiopoll_alloc_workqueue() }).ok_or(ENOMEM)?;
+        // Release: the workqueue's initialisation happens before any user sees the pointer.
+        WORKQUEUE.store(wq.as_ptr(), Ordering::Release);
+        Ok(Self(wq))
+    }
+}
+
+impl Drop for Workqueue {
+    fn drop(&mut self) {
+        WORKQUEUE.store(core::ptr::null_mut(), Ordering::Release);
+        // SAFETY: By the type invariant the workqueue is ours; destroying it first runs every
+        // queued item.
+        unsafe { bindings::destroy_workqueue(self.0.as_ptr()) };
+    }
+}
+
+/// The module's workqueue. Requests exist only while a context file is open, which pins the
+/// module, so they always find it.
+pub(crate) fn workqueue() -> Result<&'static Queue> {
+    // Acquire: pairs with the release store in `Workqueue::new`.
+    let wq = WORKQUEUE.load(Ordering::Acquire);
+    if wq.is_null() {
+        return Err(ENODEV);
+    }
+    // SAFETY: The workqueue stays valid until the module's `Workqueue` is dropped at unload,
+    // after every context (and so every request) is gone.
+    Ok(unsafe { Queue::from_raw(wq) })
+}
+
+/// The memory of a completion ring: `vmalloc_user()` pages shared with user space by `mmap`.
+///
+/// The kernel reads and writes it with volatile accesses only, because user space may write to
+/// any byte of it at any time (it owns `head`); nothing read from it is trusted without a
+/// bounds check.
+///
+/// # Invariants
+///
+/// `base` points to `size` bytes of zeroed `vmalloc_user()` memory owned by this object, which
+/// is page aligned and mapped in the kernel for its whole life.
+pub(crate) struct RingMem {
+    base: NonNull<u8>,
+    size: usize,
+}
+
+// SAFETY: The memory is only accessed through volatile reads and writes, whose coordination is
+// the caller's business (documented on `Ring`); it may be freed from any thread.
+unsafe impl Send for RingMem {}
+// SAFETY: As above.
+unsafe impl Sync for RingMem {}
+
+impl RingMem {
+    /// Allocates `size` zeroed bytes (a multiple of the page size).
+    pub(crate) fn new(size: usize) -> Result<Self> {
+        // SAFETY: No preconditions.
+        let base = unsafe { shim::aiopoll_ring_alloc(size as c_ulong) };
+        // INVARIANT: `vmalloc_user` returns zeroed, page-aligned memory of `size` bytes or NULL.
+        Ok(Self {
+            base: NonNull::new(base.cast::<u8>()).ok_or(ENOMEM)?,
+            size,
+        })
+    }
+
+    /// The size of the memory, in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    fn u32_ptr(&self, offset: usize) -> *mut u32 {
+        assert!(offset % 4 == 0 && offset + 4 <= self.size);
+        // The pointer stays inside the allocation by the assertion above.
+        self.base.as_ptr().wrapping_add(offset).cast::<u32>()
+    }
+
+    /// Reads the `u32` at byte `offset` (READ_ONCE).
+    pub(crate) fn read_u32(&self, offset: usize) -> u32 {
+        // SAFETY: `u32_ptr` returns an aligned pointer inside the live allocation.
+        unsafe { self.u32_ptr(offset).read_volatile() }
+    }
+
+    /// Writes the `u32` at byte `offset` (WRITE_ONCE).
+    pub(crate) fn write_u32(&self, offset: usize, value: u32) {
+        // SAFETY: As in `read_u32`.
+        unsafe { self.u32_ptr(offset).write_volatile(value) }
+    }
+
+    /// Writes `event` at byte `offset`.
+    pub(crate) fn write_event(&self, offset: usize, event: &IoEvent) {
+        assert!(offset % 8 == 0 && offset + core::mem::size_of::<IoEvent>() <= self.size);
+        let ptr = self.base.as_ptr().wrapping_add(offset).cast::<IoEvent>();
+        // SAFETY: `ptr` is aligned and inside the live allocation (checked above).
+        unsafe { ptr.write_volatile(*event) }
+    }
+
+    /// Orders the event writes before it against the index write after it (`smp_wmb()`), so a
+    /// reader that sees the new tail also sees the events.
+    pub(crate) fn write_barrier(&self) {
+        smp_mb(kernel::sync::barrier::Write);
+    }
+
+    /// Copies `len` bytes at byte `offset` to user address `dst`.
+    pub(crate) fn copy_to_user(&self, offset: usize, len: usize, dst: UserPtr) -> Result {
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(EINVAL);
+        }
+        // SAFETY: The source range is inside the live allocation (checked above); the
+        // destination is a user address, which `copy_to_user` checks and faults on safely.
+        // User space may write the source concurrently; it only gets its own bytes back.
+        let left = unsafe {
+            bindings::copy_to_user(
+                dst.as_mut_ptr(),
+                self.base.as_ptr().wrapping_add(offset).cast(),
+                len as c_ulong,
+            )
+        };
+        if left != 0 {
+            return Err(EFAULT);
+        }
+        Ok(())
+    }
+
+    /// Maps the whole memory into `vma` (`remap_vmalloc_range`).
+    pub(crate) fn map(&self, vma: &Vma) -> Result {
+        if vma.len() != self.size {
+            return Err(EINVAL);
+        }
+        // SAFETY: `vma` is a VMA being set up by `->mmap` (type invariant of `Vma`), and the
+        // memory is `vmalloc_user` memory that stays allocated while mapped: the VMA holds a
+        // reference to the file that owns the ring.
+        to_result(unsafe { shim::aiopoll_ring_map(vma.0, self.base.as_ptr().cast()) })
+    }
+}
+
+impl Drop for RingMem {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the memory is ours and freed once, here. `vfree`
+        // defers the work when called from interrupt context.
+        unsafe { shim::aiopoll_ring_free(self.base.as_ptr().cast()) };
+    }
+}
+
+/// A VMA handed to a `->mmap`, `->open`, `->close` or `->mremap` callback.
+///
+/// # Invariants
+///
+/// `self.0` is a valid VMA for the duration of the callback that created this object, with
+/// the `mmap_lock` held as the callback requires.
+pub(crate) struct Vma(*mut bindings::vm_area_struct);
+
+impl Vma {
+    /// Wraps a VMA given to a callback.
+    ///
+    /// # Safety
+    ///
+    /// `vma` must be valid, with the `mmap_lock` held, for as long as the returned object lives.
+    pub(crate) unsafe fn from_raw(vma: *mut bindings::vm_area_struct) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        Self(vma)
+    }
+
+    /// The start address.
+    pub(crate) fn start(&self) -> usize {
+        // SAFETY: By the type invariant the VMA is valid.
+        unsafe { shim::aiopoll_vma_start(self.0) as usize }
+    }
+
+    /// The length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        // SAFETY: By the type invariant the VMA is valid.
+        unsafe { shim::aiopoll_vma_len(self.0) as usize }
+    }
+
+    /// Whether the mapping is `MAP_SHARED`.
+    pub(crate) fn is_shared(&self) -> bool {
+        // SAFETY: By the type invariant the VMA is valid.
+        unsafe { shim::aiopoll_vma_is_shared(self.0) }
+    }
+
+    /// The page offset into the file.
+    pub(crate) fn pgoff(&self) -> usize {
+        // SAFETY: By the type invariant the VMA is valid.
+        unsafe { shim::aiopoll_vma_pgoff(self.0) as usize }
+    }
+
+    /// Installs `ops` and `data` and makes the mapping fixed-size, not inherited and not
+    /// executable.
+    ///
+    /// # Safety
+    ///
+    /// `data` must stay valid for as long as the VMA (and its copies) can call `ops`.
+    pub(crate) unsafe fn setup(
+        &self,
+        ops: &'static bindings::vm_operations_struct,
+        data: *mut c_void,
+    ) {
+        // SAFETY: By the type invariant the VMA is valid and being set up by `->mmap`.
+        unsafe { shim::aiopoll_vma_setup(self.0, ops, data) }
+    }
+
+    /// The `vm_private_data` installed by [`Vma::setup`].
+    pub(crate) fn private_data(&self) -> *mut c_void {
+        // SAFETY: By the type invariant the VMA is valid.
+        unsafe { shim::aiopoll_vma_private(self.0) }
+    }
+}
+
+/// What a read or write request is, as fs/aio's `IOCB_CMD_P{READ,WRITE}[V]`.
+#[derive(Clone, Copy)]
+pub(crate) struct RwArgs {
+    pub(crate) write: bool,
+    pub(crate) vectored: bool,
+    pub(crate) buf: u64,
+    pub(crate) nbytes: u64,
+    pub(crate) offset: i64,
+    pub(crate) rw_flags: i32,
+    pub(crate) ioprio: Option<i16>,
+}
+
+/// A `struct kiocb` embedded in a request, for reads and writes issued to another file.
+#[repr(transparent)]
+pub(crate) struct RwIo(Opaque<bindings::kiocb>);
+
+// SAFETY: The kiocb is only touched by the submitter before issue and by the completion after;
+// the VFS serialises those.
+unsafe impl Send for RwIo {}
+// SAFETY: As above.
+unsafe impl Sync for RwIo {}
+
+impl RwIo {
+    /// An unused kiocb.
+    pub(crate) fn new() -> Self {
+        Self(Opaque::zeroed())
+    }
+}
+
+/// An object, kept in an [`Arc`], that embeds an [`RwIo`] and wants to know when its I/O ends.
+///
+/// # Safety
+///
+/// `RW_IO_OFFSET` must be the byte offset of an [`RwIo`] field inside `Self`, and that field must
+/// be the one passed to [`rw_submit`].
+pub(crate) unsafe trait RwOwner: Sized + Send + Sync {
+    /// Offset of the embedded [`RwIo`].
+    const RW_IO_OFFSET: usize;
+    /// Called once when the read or write ends, with its result (bytes or a negative errno),
+    /// possibly in interrupt context.
+    fn rw_done(this: Arc<Self>, res: i64);
+}
+
+/// The `ki_complete` of aiopoll's kiocbs: takes back the reference [`rw_submit`] gave the
+/// kiocb, and reports the result.
+///
+/// # Safety
+///
+/// `kiocb` must be the kiocb of an [`RwIo`] inside a `T` submitted by [`rw_submit`], completed
+/// once.
+unsafe extern "C" fn rw_complete<T: RwOwner>(kiocb: *mut bindings::kiocb, res: c_long) {
+    // Module exit waits for this section (`synchronize_rcu()`), so the module's code stays
+    // in place until the completion is done with it.
+    let _rcu = kernel::sync::rcu::read_lock();
+    // SAFETY: The kiocb is valid until the owner is dropped, which cannot happen before we take
+    // back its reference below.
+    unsafe { shim::aiopoll_rw_end(kiocb) };
+    // SAFETY: By the trait's safety contract the kiocb sits at `RW_IO_OFFSET` in a `T` held by an
+    // `Arc`, and `rw_submit` leaked one reference of that `Arc` for this call.
+    let owner = unsafe { Arc::from_raw(kiocb.cast::<u8>().sub(T::RW_IO_OFFSET).cast::<T>()) };
+    T::rw_done(owner, res as i64);
+}
+
+/// Submits a read or write of `file` through `owner`'s kiocb `io`, as fs/aio's `aio_read()` and
+/// `aio_write()` do.
+///
+/// An error is a submission error (nothing was issued, [`RwOwner::rw_done`] is not called);
+/// otherwise the I/O was issued and `rw_done` is called exactly once, maybe before this returns.
+pub(crate) fn rw_submit<T: RwOwner>(
+    owner: &Arc<T>,
+    io: &RwIo,
+    file: &File,
+    args: &RwArgs,
+) -> Result {
+    use crate::sys::FileExt;
+
+    let kiocb = io.0.get();
+    // SAFETY: `kiocb` is ours and not in use; `file` is valid and kept alive by the owner.
+    unsafe { shim::aiopoll_kiocb_init(kiocb, file.as_ptr(), args.offset, rw_complete::<T>) };
+    // SAFETY: `kiocb` was initialised above.
+    to_result(unsafe {
+        shim::aiopoll_kiocb_prep(
+            kiocb,
+            args.rw_flags,
+            args.write,
+            args.ioprio.is_some(),
+            c_int::from(args.ioprio.unwrap_or(0)),
+        )
+    })?;
+    if args.write {
+        if !file.writable() {
+            return Err(EBADF);
+        }
+        if !file.has_write_iter() {
+            return Err(EINVAL);
+        }
+    } else {
+        if !file.readable() {
+            return Err(EBADF);
+        }
+        if !file.has_read_iter() {
+            return Err(EINVAL);
+        }
+    }
+    let iter = Opaque::<bindings::iov_iter>::uninit();
+    let mut iovec: *mut bindings::iovec = core::ptr::null_mut();
+    // SAFETY: `iter` and `iovec` are valid places to write; user addresses are checked inside.
+    to_result(unsafe {
+        shim::aiopoll_import(
+            args.write,
+            args.buf,
+            args.nbytes,
+            args.vectored,
+            &mut iovec,
+            iter.get(),
+        )
+    })?;
+    // From here on the imported iovec array (if any) must be freed.
+    // SAFETY: `kiocb` and `iter` were initialised above.
+    let verify = to_result(unsafe { shim::aiopoll_rw_verify(kiocb, iter.get(), args.write) });
+    if verify.is_ok() {
+        // The completion's reference: given back by `rw_complete`.
+        let _ = Arc::into_raw(owner.clone());
+        // SAFETY: `kiocb` and `iter` are initialised and checked; the iovec array stays alive
+        // until the call returns, which is as long as `->read_iter`/`->write_iter` use it.
+        let ret = unsafe { shim::aiopoll_rw_issue(kiocb, iter.get(), args.write) };
+        let eiocbqueued = -(bindings::EIOCBQUEUED as isize);
+        if ret != eiocbqueued {
+            // Completed (or failed) synchronously: complete it as `aio_rw_done()` does, mapping
+            // the restart errnos to EINTR.
+            let restart = [
+                bindings::ERESTARTSYS,
+                bindings::ERESTARTNOINTR,
+                bindings::ERESTARTNOHAND,
+                bindings::ERESTART_RESTARTBLOCK,
+            ];
+            let ret = if restart.iter().any(|&e| ret == -(e as isize)) {
+                -(bindings::EINTR as isize)
+            } else {
+                ret
+            };
+            // SAFETY: The I/O is over and the kiocb's reference was leaked above for this call.
+            unsafe { rw_complete::<T>(kiocb, ret as c_long) };
+        }
+    }
+    // SAFETY: `iovec` is NULL or the array `import_iovec` allocated for us.
+    unsafe { bindings::kfree(iovec.cast()) };
+    verify
+}
+
+/// How a wait on a [`WaitQueue`] ended.
+pub(crate) enum WaitEnd {
+    /// The condition became true.
+    Done,
+    /// The timeout expired first.
+    TimedOut,
+    /// A signal is pending.
+    Interrupted,
+}
+
+/// A wait queue: wakes threads that wait for a condition, and backs `poll()` of a file.
+///
+/// Entries are added only by waits through this type (which remove their own before
+/// returning) and by `poll_wait()` on a file that owns the queue; poll, select and epoll remove
+/// those before the file's `release`, so the queue never needs `wake_up_pollfree()` and may be
+/// freed with its owner.
+#[repr(transparent)]
+#[pin_data]
+pub(crate) struct WaitQueue {
+    #[pin]
+    head: Opaque<bindings::wait_queue_head>,
+}
+
+// SAFETY: A wait queue head is designed to be used from any thread; it has its own lock.
+unsafe impl Send for WaitQueue {}
+// SAFETY: As above.
+unsafe impl Sync for WaitQueue {}
+
+/// Calls the `FnMut() -> bool` closure at `arg`.
+///
+/// # Safety
+///
+/// `arg` must point to an `F` that is valid and not otherwise accessed during the call.
+unsafe extern "C" fn call_cond<F: FnMut() -> bool>(arg: *mut c_void) -> bool {
+    // SAFETY: Guaranteed by the caller.
+    let cond = unsafe { &mut *arg.cast::<F>() };
+    cond()
+}
+
+impl WaitQueue {
+    /// Creates a wait queue; `name` and `key` name its lock for lockdep.
+    pub(crate) fn new(name: &'static CStr, key: Pin<&'static LockClassKey>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `__init_waitqueue_head` initialises the pinned slot it is given.
+            head <- Opaque::ffi_init(move |slot| unsafe {
+                shim::aiopoll_waitqueue_init(slot, name.as_char_ptr(), key.as_ptr())
+            }),
+        })
+    }
+
+    /// The C wait queue head, for `poll_wait()`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::wait_queue_head {
+        self.head.get()
+    }
+
+    /// Wakes every waiter (`wake_up_all()`); callable from any context.
+    pub(crate) fn wake_all(&self) {
+        // SAFETY: The head was initialised by `new`.
+        unsafe { shim::aiopoll_wake_all(self.head.get()) }
+    }
+
+    fn wait<F: FnMut() -> bool>(
+        &self,
+        interruptible: bool,
+        timeout: c_long,
+        mut cond: F,
+    ) -> c_long {
+        let arg = core::ptr::from_mut(&mut cond).cast::<c_void>();
+        // SAFETY: The head was initialised by `new`; `arg` points to `cond`, which outlives the
+        // call and is only used through `call_cond` during it; `cond` may sleep, as
+        // `wait_event()` allows (it re-checks after every wake-up).
+        unsafe {
+            shim::aiopoll_wait_event(self.head.get(), interruptible, timeout, call_cond::<F>, arg)
+        }
+    }
+
+    /// Sleeps (uninterruptibly) until `cond` returns true.
+    pub(crate) fn wait_uninterruptible(&self, cond: impl FnMut() -> bool) {
+        self.wait(false, 0, cond);
+    }
+
+    /// Sleeps until `cond` returns true, a signal arrives, or `timeout` (in jiffies; `None`:
+    /// no limit) expires.
+    pub(crate) fn wait_interruptible(
+        &self,
+        timeout: Option<u64>,
+        cond: impl FnMut() -> bool,
+    ) -> WaitEnd {
+        let max = kernel::task::MAX_SCHEDULE_TIMEOUT as u64;
+        let timeout = timeout.map_or(max, |t| t.min(max - 1)) as c_long;
+        match self.wait(true, timeout, cond) {
+            0 => WaitEnd::TimedOut,
+            ret if ret < 0 => WaitEnd::Interrupted,
+            _ => WaitEnd::Done,
+        }
+    }
+}
