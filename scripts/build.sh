@@ -82,8 +82,13 @@ payload() {
 	rm -rf "$p"
 	mkdir -p "$p/bin"
 	cp "$AIOPOLL_TOP/aiopoll.ko" "$p/"
-	# Modules of the kernel itself that tests load (null_blk for the block paths).
-	find "$k" -name null_blk.ko -exec cp {} "$p/" \; 2>/dev/null || true
+	# Modules of the kernel itself that tests load (null_blk and its dependency configfs,
+	# for the block paths), in /aiopoll/modules, to be loaded in this order.
+	mkdir -p "$p/modules"
+	local m
+	for m in fs/configfs/configfs.ko drivers/block/null_blk/null_blk.ko; do
+		if [ -f "$k/$m" ]; then cp "$k/$m" "$p/modules/"; fi
+	done
 	if [ -d "$BUILD/selftests" ]; then
 		cp -r "$BUILD/selftests" "$p/selftests"
 		cp "$AIOPOLL_TOP/selftests/run_tests.sh" "$p/selftests/"

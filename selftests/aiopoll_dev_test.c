@@ -52,8 +52,8 @@ TEST(version)
 	ASSERT_EQ(0, ioctl(fd, AIOPOLL_IOC_VERSION, &v));
 	EXPECT_EQ(AIOPOLL_ABI_MAJOR, v.major);
 	EXPECT_EQ(AIOPOLL_ABI_MINOR, v.minor);
-	/* ABI 1.0 defines no feature bits, so none may be set. */
-	EXPECT_EQ(0, v.features);
+	/* The module and this header agree on every feature. */
+	EXPECT_EQ(AIOPOLL_FEATURES, v.features);
 	close(fd);
 }
 

@@ -4,9 +4,16 @@
 # unloads and reloads the module). Each test binary prints TAP; the host counts the results.
 # Exit status: 0 when every binary exited 0.
 dir=$(dirname "$0")
-tests="aiopoll_dev_test aiopoll_unload_test"
+tests="aiopoll_dev_test aiopoll_ctx_test aiopoll_unload_test"
 [ -n "$AIOPOLL_TESTS" ] && tests=$AIOPOLL_TESTS
 status=0
+# A memory-backed null block device for the O_DIRECT tests (the real block layer).
+mods=$dir/../modules
+if [ -f "$mods/null_blk.ko" ] && [ ! -e /dev/nullb0 ]; then
+	{ [ -d /sys/module/configfs ] || insmod "$mods/configfs.ko"; } &&
+		insmod "$mods/null_blk.ko" nr_devices=1 gb=1 memory_backed=1 ||
+		echo "# null_blk did not load; block tests will skip"
+fi
 for t in $tests; do
 	echo "# selftest: $t"
 	if [ ! -x "$dir/$t" ]; then
