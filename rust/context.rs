@@ -24,6 +24,9 @@ use crate::{
         EventFd,
         RingMem,
         RwArgs,
+        Tracked,
+        TrackedRef,
+        Tracker,
         Vma,
         WaitEnd,
         WaitQueue, //
@@ -129,8 +132,6 @@ struct Inner {
     reserved: u32,
     /// Events posted but not yet credited back to `reserved` (fs/aio's `completed_events`).
     completed: u32,
-    /// Requests allocated and not yet dropped; `release` waits for zero.
-    live: u32,
     /// Events posted since the context was created (for fdinfo).
     total_completed: u64,
     /// Live mappings of the ring, and the address of the newest (fdinfo).
@@ -155,13 +156,14 @@ impl Inner {
 
 /// One async I/O context, owned by the file that opened it.
 ///
-/// The file holds one reference (`file->private_data`), each request one more; `release`
-/// waits for the requests, so the file's reference is the last one in all but a moment's
-/// worth of cases (when the last request drops its reference right after `release` saw it
-/// go). Dropping a `Context` is therefore allowed in any context: by then `release` has
-/// taken out what needs process context.
-#[pin_data]
+/// The file holds the only `Arc` (`file->private_data`). Requests point at the context with
+/// [`TrackedRef`]s, counted by `requests`; `release` (and, as a safety net, `drop`) waits until
+/// none is left, so the context is always freed by its file's release, in process context.
+#[pin_data(PinnedDrop)]
 pub(crate) struct Context {
+    /// Counts the requests (and submissions in progress) that point at the context.
+    #[pin]
+    requests: Tracker,
     /// Unique id, shown in fdinfo.
     id: u64,
     /// The ring, set once by `AIOPOLL_IOC_SETUP` and freed with the context.
@@ -178,20 +180,42 @@ pub(crate) struct Context {
     wait: WaitQueue,
 }
 
-/// A ring slot (and a place in `live`) taken for a request being built; given back on drop
-/// unless `taken` was cleared because a request now owns them.
+// SAFETY: `Context`'s `drop` waits for `requests` to be idle before anything else.
+unsafe impl Tracked for Context {
+    fn tracker(&self) -> &Tracker {
+        &self.requests
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Context {
+    fn drop(self: Pin<&mut Self>) {
+        // `release` already waited; this keeps the `Tracked` contract on every path.
+        self.requests.wait_idle();
+    }
+}
+
+/// A ring slot, and a reference to the context, taken for a request being built; both are
+/// given back on drop unless a request took them over.
 struct Slot<'a> {
-    ctx: &'a Context,
-    taken: bool,
+    ctx: ArcBorrow<'a, Context>,
+    track: Option<TrackedRef<Context>>,
+}
+
+impl Slot<'_> {
+    /// Hands the slot and the reference to the request being created.
+    fn into_request_ref(mut self) -> Option<TrackedRef<Context>> {
+        self.track.take()
+    }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        if self.taken {
+        if let Some(track) = self.track.take() {
             let mut inner = self.ctx.inner.lock();
             inner.reserved = inner.reserved.saturating_sub(1);
             drop(inner);
-            self.ctx.request_gone();
+            drop(track);
         }
     }
 }
@@ -204,6 +228,7 @@ impl Context {
         let owner = kernel::current!().mm().map(|mm| ARef::from(&**mm));
         Arc::pin_init(
             try_pin_init!(Self {
+                requests <- Tracker::new(),
                 id,
                 ring: SetOnce::new(),
                 setup_lock <- new_mutex!(()),
@@ -214,7 +239,6 @@ impl Context {
                     tail: 0,
                     reserved: 0,
                     completed: 0,
-                    live: 0,
                     total_completed: 0,
                     maps: 0,
                     map_addr: 0,
@@ -232,8 +256,7 @@ impl Context {
         // No request can be cancelled yet (reads, writes and fsyncs run to completion, as in
         // fs/aio), so wait for all of them: their completions may still touch the context
         // and, until the module is unloaded, its code.
-        self.wait
-            .wait_uninterruptible(|| self.inner.lock().live == 0);
+        self.requests.wait_idle();
         let owner = self.inner.lock().owner.take();
         drop(owner);
         if let Some(ring) = self.ring.as_ref() {
@@ -381,7 +404,7 @@ impl Context {
 
     /// Takes a ring slot for a new request, or fails with `EAGAIN` when `nr - 1` are taken
     /// even after crediting what user space consumed.
-    fn take_slot(&self, ring: &Ring) -> Result<Slot<'_>> {
+    fn take_slot<'a>(self: ArcBorrow<'a, Self>, ring: &Ring) -> Result<Slot<'a>> {
         let mut inner = self.inner.lock();
         if inner.dead {
             return Err(EINVAL);
@@ -394,10 +417,10 @@ impl Context {
             }
         }
         inner.reserved += 1;
-        inner.live += 1;
+        drop(inner);
         Ok(Slot {
             ctx: self,
-            taken: true,
+            track: Some(TrackedRef::new(self)),
         })
     }
 
@@ -436,7 +459,7 @@ impl Context {
         if iocb.aio_flags & !uapi::IOCB_FLAGS != 0 {
             return Err(EINVAL);
         }
-        let mut slot = self.take_slot(ring)?;
+        let slot = self.take_slot(ring)?;
         let op = iocb.aio_lio_opcode;
         let file = if op == uapi::cmd::NOOP {
             None
@@ -497,15 +520,19 @@ impl Context {
             }
             _ => return Err(EINVAL),
         };
-        // fs/aio fails an allocation with EAGAIN.
-        let req = Request::new(self.into(), uiocb, iocb.aio_data, file, eventfd, op)
-            .map_err(|_| EAGAIN)?;
-        // The slot now belongs to the request: its event, or its failure below, returns it.
-        slot.taken = false;
-        Request::issue(req).inspect_err(|_| {
+        // The slot and the context reference now belong to the request: its event, or its
+        // failure below, returns the slot.
+        let ctx = slot.into_request_ref().ok_or(EINVAL)?;
+        let give_back = || {
             let mut inner = self.inner.lock();
             inner.reserved = inner.reserved.saturating_sub(1);
-        })
+        };
+        // fs/aio fails an allocation with EAGAIN.
+        let req = Request::new(ctx, uiocb, iocb.aio_data, file, eventfd, op).map_err(|_| {
+            give_back();
+            EAGAIN
+        })?;
+        Request::issue(req).inspect_err(|_| give_back())
     }
 
     /// Posts `event` in the ring (fs/aio's `aio_complete()`); callable from any context.
@@ -527,17 +554,6 @@ impl Context {
         inner.refill(ring);
         drop(inner);
         self.wait.wake_all();
-    }
-
-    /// Called when a request is dropped: it no longer needs the context.
-    pub(crate) fn request_gone(&self) {
-        let mut inner = self.inner.lock();
-        inner.live = inner.live.saturating_sub(1);
-        let last = inner.dead && inner.live == 0;
-        drop(inner);
-        if last {
-            self.wait.wake_all();
-        }
     }
 
     /// Copies up to `nr` events from the ring to `events` and consumes them (fs/aio's

@@ -19,7 +19,8 @@ use crate::{
         EventFd,
         RwArgs,
         RwIo,
-        RwOwner, //
+        RwOwner,
+        TrackedRef, //
     },
     uapi::IoEvent,
 };
@@ -59,10 +60,10 @@ pub(crate) enum Op {
 }
 
 /// One submitted iocb.
-#[pin_data(PinnedDrop)]
+#[pin_data]
 pub(crate) struct Request {
     /// The context the event goes to. Its release waits until every request is dropped.
-    pub(crate) ctx: Arc<Context>,
+    pub(crate) ctx: TrackedRef<Context>,
     /// The submission and completion roles (see the module documentation).
     refs: Refcount,
     /// `io_event.data`: the iocb's `aio_data`.
@@ -93,7 +94,7 @@ impl_has_work! {
 impl Request {
     /// Allocates a request of `ctx` for the iocb at user address `obj`.
     pub(crate) fn new(
-        ctx: Arc<Context>,
+        ctx: TrackedRef<Context>,
         obj: u64,
         data: u64,
         file: Option<ARef<File>>,
@@ -156,13 +157,6 @@ impl Request {
                 eventfd.signal();
             }
         }
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for Request {
-    fn drop(self: Pin<&mut Self>) {
-        self.ctx.request_gone();
     }
 }
 

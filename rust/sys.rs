@@ -27,7 +27,9 @@ use kernel::{
         aref::ARef,
         barrier::smp_mb,
         Arc,
-        LockClassKey, //
+        ArcBorrow,
+        LockClassKey,
+        SpinLockIrq, //
     },
     types::Opaque,
     uaccess::UserPtr,
@@ -714,6 +716,98 @@ impl WaitQueue {
             0 => WaitEnd::TimedOut,
             ret if ret < 0 => WaitEnd::Interrupted,
             _ => WaitEnd::Done,
+        }
+    }
+}
+
+/// Counts [`TrackedRef`]s to the object that owns it, and lets the owner wait until there are
+/// none. This is what lets requests point at their context without keeping it alive: the
+/// context's release waits for its requests instead, so the context is always freed by its
+/// file, in process context.
+#[pin_data]
+pub(crate) struct Tracker {
+    /// Live references. A spinlock (interrupts off), not an atomic, so that the last
+    /// reference can wake the waiter while still holding it: its unlock is then its last
+    /// access to the owner, which the waiter cannot free before taking the lock itself.
+    #[pin]
+    count: SpinLockIrq<usize>,
+    #[pin]
+    idle: WaitQueue,
+}
+
+impl Tracker {
+    /// A tracker with no references.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            count <- kernel::new_spinlock_irq!(0, "Tracker::count"),
+            idle <- WaitQueue::new(c"aiopoll_tracker", kernel::static_lock_class!()),
+        })
+    }
+
+    /// Sleeps until no reference is left.
+    pub(crate) fn wait_idle(&self) {
+        self.idle.wait_uninterruptible(|| *self.count.lock() == 0);
+    }
+}
+
+/// An object that owns a [`Tracker`] and can be pointed at by [`TrackedRef`]s.
+///
+/// # Safety
+///
+/// Dropping the object must first wait until [`Tracked::tracker`] has no reference left
+/// ([`Tracker::wait_idle`]), before anything else of the object is dropped or freed.
+pub(crate) unsafe trait Tracked: Send + Sync {
+    /// The object's tracker.
+    fn tracker(&self) -> &Tracker;
+}
+
+/// A counted reference to a `T` that lives in an [`Arc`], which does not keep the `T` alive:
+/// the `T` waits for it instead (see [`Tracked`]).
+///
+/// # Invariants
+///
+/// `ptr` points to a `T` inside an `Arc` (so it never moves) whose tracker counts this
+/// reference; by the `Tracked` contract the `T` is not dropped while the count is non-zero.
+pub(crate) struct TrackedRef<T: Tracked> {
+    ptr: NonNull<T>,
+}
+
+// SAFETY: A `TrackedRef<T>` only gives out `&T`, and `T: Sync`; dropping it from another
+// thread only touches the tracker's lock.
+unsafe impl<T: Tracked> Send for TrackedRef<T> {}
+// SAFETY: As above.
+unsafe impl<T: Tracked> Sync for TrackedRef<T> {}
+
+impl<T: Tracked> TrackedRef<T> {
+    /// Counts a new reference to `obj`.
+    pub(crate) fn new(obj: ArcBorrow<'_, T>) -> Self {
+        *obj.tracker().count.lock() += 1;
+        // INVARIANT: `obj` lives in an `Arc` and its tracker now counts this reference.
+        Self {
+            ptr: NonNull::from(&*obj),
+        }
+    }
+}
+
+impl<T: Tracked> core::ops::Deref for TrackedRef<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: By the type invariant the `T` is alive while this reference exists.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T: Tracked> Drop for TrackedRef<T> {
+    fn drop(&mut self) {
+        let tracker = (**self).tracker();
+        let mut count = tracker.count.lock();
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            // Woken while the lock is held: the waiter re-checks under the lock, so it cannot
+            // see zero, return and free the owner until this guard is dropped, which is this
+            // reference's last access to it.
+            tracker.idle.wake_all();
         }
     }
 }

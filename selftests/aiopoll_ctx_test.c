@@ -188,35 +188,37 @@ TEST_F(ctx, mmap_rules)
 		EXPECT_EQ(-1, munmap((char *)self->c.ring + page, page));
 		EXPECT_EQ(EINVAL, errno);
 	}
-	/* Moved by mremap: the context follows, events still arrive. */
-	q = mmap(NULL, self->c.ring_size * 2, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, q);
-	p = mremap(self->c.ring, self->c.ring_size, self->c.ring_size,
-		   MREMAP_MAYMOVE | MREMAP_FIXED, q);
-	ASSERT_EQ(q, p);
-	self->c.ring = p;
+	/*
+	 * Moved by mremap between submit and reap: the event submitted before the move is
+	 * reaped at the new address, and the context follows (fdinfo shows the new address).
+	 */
 	{
 		struct iocb cb;
 		struct io_event ev;
-		char path[64];
+		char path[64], info[1024] = { 0 }, want[64];
 		int f;
 
 		prep_rw(&cb, IOCB_CMD_NOOP, 0, NULL, 0, 0);
 		ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
-		ASSERT_EQ(1, wait_one(self->c.fd, &ev));
+		q = mmap(NULL, self->c.ring_size * 2, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, q);
+		p = mremap(self->c.ring, self->c.ring_size, self->c.ring_size,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, q);
+		ASSERT_EQ(q, p);
+		self->c.ring = p;
+		ASSERT_EQ(1, ring_reap(self->c.ring, &ev, 1));
 		EXPECT_EQ((unsigned long)&cb, ev.obj);
+		/* And one submitted after the move. */
+		ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+		ASSERT_EQ(1, wait_one(self->c.fd, &ev));
 		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", self->c.fd);
 		f = open(path, O_RDONLY);
 		ASSERT_LE(0, f);
-		memset(buf, 0, sizeof(buf));
-		{
-			char info[1024] = { 0 }, want[64];
-
-			ASSERT_LT(0, read(f, info, sizeof(info) - 1));
-			snprintf(want, sizeof(want), "ring-addr:\t%#lx\n", (unsigned long)p);
-			EXPECT_NE(NULL, strstr(info, want)) TH_LOG("%s", info);
-		}
+		ASSERT_LT(0, read(f, info, sizeof(info) - 1));
 		close(f);
+		snprintf(want, sizeof(want), "ring-addr:\t%#lx\n", (unsigned long)p);
+		EXPECT_NE(NULL, strstr(info, want)) TH_LOG("%s", info);
+		(void)buf;
 	}
 	/* Unmapped, it can be mapped again; a private, offset or short mapping cannot. */
 	ASSERT_EQ(0, munmap(self->c.ring, self->c.ring_size));
@@ -235,7 +237,7 @@ TEST_F(ctx, mmap_rules)
 	ASSERT_NE(MAP_FAILED, p);
 	self->c.ring = p;
 	EXPECT_EQ(AIOPOLL_RING_MAGIC, self->c.ring->magic);
-	EXPECT_EQ(1, self->c.ring->tail);
+	EXPECT_EQ(2, self->c.ring->tail);
 }
 
 TEST_F(ctx, noop_and_key)
@@ -458,6 +460,62 @@ TEST_F(ctx, submit_errors_match_fs_aio)
 	EXPECT_EQ(EOPNOTSUPP, errno);
 	close(wronly);
 	close(rdonly);
+}
+
+TEST_F(ctx, ioprio_permission_as_fs_aio)
+{
+	pid_t pid = fork();
+	int status;
+
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		char buf[8];
+		struct iocb cb;
+		struct actx c;
+
+		/* Real-time I/O priority needs CAP_SYS_ADMIN or CAP_SYS_NICE. */
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		/* A context of the child's own: the parent's belongs to the parent's mm. */
+		if (actx_init(&c, 8))
+			_exit(13);
+		prep_rw(&cb, IOCB_CMD_PREAD, self->file, buf, sizeof(buf), 0);
+		cb.aio_flags = IOCB_FLAG_IOPRIO;
+		cb.aio_reqprio = (1 << 13) | 0;
+		if (diff_submit(_metadata, c.fd, &cb) != -1 || errno != EPERM)
+			_exit(11);
+		_exit(_metadata->exit_code ? 12 : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_F(ctx, direct_io_on_regular_file)
+{
+	enum { BS = 4096 };
+	struct iocb cb;
+	struct io_event ev;
+	char *buf;
+	int f = open(self->path, O_RDWR | O_DIRECT);
+
+	if (f < 0)
+		SKIP(return, "O_DIRECT not supported on /tmp: %s", strerror(errno));
+	ASSERT_EQ(0, posix_memalign((void **)&buf, BS, 2 * BS));
+	memset(buf, 'd', 2 * BS);
+	prep_rw(&cb, IOCB_CMD_PWRITE, f, buf, 2 * BS, 0);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	ASSERT_EQ(1, wait_one(self->c.fd, &ev));
+	EXPECT_EQ(2 * BS, ev.res);
+	memset(buf, 0, 2 * BS);
+	prep_rw(&cb, IOCB_CMD_PREAD, f, buf + BS, BS, BS);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	ASSERT_EQ(1, wait_one(self->c.fd, &ev));
+	EXPECT_EQ(BS, ev.res);
+	EXPECT_EQ('d', buf[BS]);
+	EXPECT_EQ('d', buf[2 * BS - 1]);
+	free(buf);
+	close(f);
 }
 
 TEST_F(ctx, submit_array_errors)
@@ -814,7 +872,14 @@ TEST_F(ctx, direct_io_on_block_device)
 	close(dev);
 }
 
-TEST(close_and_exit_with_requests_in_flight)
+/* Stress tests run longer than the harness's default 30 s limit with STRESS=full. */
+FIXTURE(stress) {
+	int unused;
+};
+FIXTURE_SETUP(stress) {}
+FIXTURE_TEARDOWN(stress) {}
+
+TEST_F_TIMEOUT(stress, close_and_exit_with_requests_in_flight, 1200)
 {
 	enum { BS = 4096, N = 64 };
 	int rounds = stress_rounds(5, 50), r;
@@ -892,7 +957,7 @@ static void *stress_submitter(void *arg)
 	return NULL;
 }
 
-TEST(many_threads_every_event_once)
+TEST_F_TIMEOUT(stress, many_threads_every_event_once, 1200)
 {
 	enum { THREADS = 4 };
 	long rounds = stress_rounds(2000, 50000), total = THREADS * rounds, got = 0;
