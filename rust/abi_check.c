@@ -8,9 +8,9 @@
 #include <linux/stddef.h>
 #include "../uapi/linux/aiopoll.h"
 
-static_assert(AIOPOLL_ABI_MAJOR == 1 && AIOPOLL_ABI_MINOR == 1);
+static_assert(AIOPOLL_ABI_MAJOR == 1 && AIOPOLL_ABI_MINOR == 2);
 static_assert(AIOPOLL_IOC_MAGIC == 0xA9);
-static_assert(AIOPOLL_FEAT_CONTEXT == 1);
+static_assert(AIOPOLL_FEAT_CONTEXT == 1 && AIOPOLL_FEAT_SIGMASK == 2);
 
 static_assert(sizeof(struct aiopoll_version) == 16);
 static_assert(offsetof(struct aiopoll_version, major) == 0);

@@ -24,6 +24,7 @@ use crate::{
         EventFd,
         RingMem,
         RwArgs,
+        SigmaskSwap,
         Tracked,
         TrackedRef,
         Tracker,
@@ -286,7 +287,7 @@ impl Context {
             let version = uapi::Version {
                 major: uapi::ABI_MAJOR,
                 minor: uapi::ABI_MINOR,
-                features: uapi::FEAT_CONTEXT,
+                features: uapi::FEAT_CONTEXT | uapi::FEAT_SIGMASK,
             };
             write_user(arg, &version)?;
             return Ok(0);
@@ -586,16 +587,29 @@ impl Context {
         Ok(got)
     }
 
-    /// `AIOPOLL_IOC_GETEVENTS`, as fs/aio's `io_getevents()` (`read_events()`).
+    /// `AIOPOLL_IOC_GETEVENTS`, as fs/aio's `io_pgetevents()`: the same order of checks, the
+    /// signal mask swapped for the wait, and `ERESTARTNOHAND` when a signal interrupted a wait
+    /// that reaped nothing (user space sees `EINTR` when a handler ran).
     fn getevents(&self, args: &uapi::GetEvents) -> Result<isize> {
         let timeout = if args.timeout != 0 {
             Some(sys::get_timeout(args.timeout)?)
         } else {
             None
         };
-        if args.sigmask != 0 || args.sigsetsize != 0 || args.reserved != 0 {
+        if args.reserved != 0 {
             return Err(EINVAL);
         }
+        let swap = SigmaskSwap::install(args.sigmask, args.sigsetsize)?;
+        let ret = self.read_events(args, timeout);
+        if swap.finish() && matches!(ret, Ok(0)) {
+            return Err(ERESTARTNOHAND);
+        }
+        ret
+    }
+
+    /// Reaps events, waiting for `min_nr` of them until `timeout` (fs/aio's `read_events()`).
+    /// A signal ends the wait with what was reaped so far.
+    fn read_events(&self, args: &uapi::GetEvents, timeout: Option<i64>) -> Result<isize> {
         if args.min_nr < 0 || args.min_nr > args.nr {
             return Err(EINVAL);
         }
@@ -641,14 +655,8 @@ impl Context {
                     got += self.read_ring(ring, dst, args.nr - got).unwrap_or(0);
                     return Ok(got as isize);
                 }
-                WaitEnd::Interrupted => {
-                    // As io_getevents(): a signal ends the wait; EINTR only if nothing was read.
-                    return if got > 0 {
-                        Ok(got as isize)
-                    } else {
-                        Err(EINTR)
-                    };
-                }
+                // The caller turns "interrupted with nothing reaped" into ERESTARTNOHAND.
+                WaitEnd::Interrupted => return Ok(got as isize),
             }
         }
     }

@@ -8,6 +8,8 @@
 #include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/ioprio.h>
+#include <linux/sched/signal.h>
+#include <linux/signal.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/time64.h>
@@ -245,4 +247,41 @@ long aiopoll_wait_event(struct wait_queue_head *wq, bool interruptible, long tim
 		return 1;
 	}
 	return wait_event_interruptible_timeout(*wq, cond(arg), timeout);
+}
+
+/*
+ * set_user_sigmask() of kernel/signal.c, which is not exported (nor is
+ * set_current_blocked()): installs the user's mask for the rest of the system call and arranges
+ * for the old one to come back on the way out. sigprocmask() is exported and does what
+ * set_current_blocked() does once SIGKILL and SIGSTOP are removed from the mask.
+ */
+int aiopoll_set_user_sigmask(u64 umask, u64 sigsetsize)
+{
+	sigset_t kmask;
+
+	if (!umask)
+		return 0;
+	if (sigsetsize != sizeof(sigset_t))
+		return -EINVAL;
+	if (copy_from_user(&kmask, u64_to_user_ptr(umask), sizeof(sigset_t)))
+		return -EFAULT;
+
+	set_restore_sigmask();
+	current->saved_sigmask = current->blocked;
+	sigdelsetmask(&kmask, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	return sigprocmask(SIG_SETMASK, &kmask, NULL);
+}
+
+/*
+ * restore_saved_sigmask_unless() of <linux/sched/signal.h>, which calls the unexported
+ * __set_current_blocked(). When a signal interrupted the wait, the mask stays as it is: the
+ * signal is delivered on the way out under the temporary mask, its handler's frame saves the
+ * original one (sigmask_to_save()), and the restore flag brings it back, as for pselect().
+ */
+void aiopoll_restore_saved_sigmask_unless(bool interrupted)
+{
+	if (interrupted)
+		return;
+	if (test_and_clear_restore_sigmask())
+		sigprocmask(SIG_SETMASK, &current->saved_sigmask, NULL);
 }

@@ -72,4 +72,8 @@ long aiopoll_wait_event(struct wait_queue_head *wq, bool interruptible, long tim
 struct workqueue_struct;
 struct workqueue_struct *aiopoll_alloc_workqueue(void);
 
+/* The signal-mask swap of io_pgetevents() and pselect(). */
+int aiopoll_set_user_sigmask(u64 umask, u64 sigsetsize);
+void aiopoll_restore_saved_sigmask_unless(bool interrupted);
+
 #endif /* AIOPOLL_SHIM_H */

@@ -120,6 +120,8 @@ mod shim {
         pub(super) fn aiopoll_vma_private(vma: *mut vm_area_struct) -> *mut c_void;
         pub(super) fn aiopoll_get_timeout(uts: u64, nsecs: *mut i64) -> c_int;
         pub(super) fn aiopoll_alloc_workqueue() -> *mut workqueue_struct;
+        pub(super) fn aiopoll_set_user_sigmask(umask: u64, sigsetsize: u64) -> c_int;
+        pub(super) fn aiopoll_restore_saved_sigmask_unless(interrupted: bool);
         pub(super) fn aiopoll_ring_alloc(size: c_ulong) -> *mut c_void;
         pub(super) fn aiopoll_ring_free(mem: *mut c_void);
         pub(super) fn aiopoll_ring_map(vma: *mut vm_area_struct, mem: *mut c_void) -> c_int;
@@ -151,6 +153,37 @@ pub(crate) fn get_timeout(uts: u64) -> Result<i64> {
     // SAFETY: `nsecs` is a valid place to write; the shim checks the user address itself.
     to_result(unsafe { shim::aiopoll_get_timeout(uts, &mut nsecs) })?;
     Ok(nsecs)
+}
+
+/// The signal mask a system call installed for its wait, as `io_pgetevents()` and `pselect()`
+/// do: [`SigmaskSwap::install`] swaps it in, [`SigmaskSwap::finish`] puts the caller's back,
+/// unless a signal is pending, in which case the return to user space delivers it under the
+/// temporary mask with the original one saved in the handler's frame.
+pub(crate) struct SigmaskSwap {
+    installed: bool,
+}
+
+impl SigmaskSwap {
+    /// Installs the `sigset_t` at user address `umask` (of `sigsetsize` bytes) as the current
+    /// task's blocked mask; `umask == 0` installs nothing. `EINVAL` for a wrong size, `EFAULT`
+    /// for a bad address.
+    pub(crate) fn install(umask: u64, sigsetsize: u64) -> Result<Self> {
+        // SAFETY: The shim reads the user address with `copy_from_user` and acts on `current`.
+        to_result(unsafe { shim::aiopoll_set_user_sigmask(umask, sigsetsize) })?;
+        Ok(Self {
+            installed: umask != 0,
+        })
+    }
+
+    /// Ends the swap; returns whether a signal is pending (the wait was interrupted).
+    pub(crate) fn finish(self) -> bool {
+        let interrupted = kernel::current!().signal_pending();
+        if self.installed {
+            // SAFETY: Acts on `current`, whose mask `install` swapped.
+            unsafe { shim::aiopoll_restore_saved_sigmask_unless(interrupted) };
+        }
+        interrupted
+    }
 }
 
 /// What fs/aio checks of a file before reading or writing it.

@@ -25,11 +25,13 @@ use kernel::{
 /// `AIOPOLL_ABI_MAJOR`.
 pub(crate) const ABI_MAJOR: u32 = 1;
 /// `AIOPOLL_ABI_MINOR`.
-pub(crate) const ABI_MINOR: u32 = 1;
+pub(crate) const ABI_MINOR: u32 = 2;
 /// `AIOPOLL_IOC_MAGIC`.
 pub(crate) const IOC_MAGIC: u32 = 0xA9;
 /// `AIOPOLL_FEAT_CONTEXT`.
 pub(crate) const FEAT_CONTEXT: u64 = 1 << 0;
+/// `AIOPOLL_FEAT_SIGMASK`.
+pub(crate) const FEAT_SIGMASK: u64 = 1 << 1;
 
 /// `AIOPOLL_RING_MAGIC` (fs/aio's `AIO_RING_MAGIC`).
 pub(crate) const RING_MAGIC: u32 = 0xa10a10a1;

@@ -25,14 +25,15 @@
  * flags are added. Feature bits say which optional parts this module has.
  */
 #define AIOPOLL_ABI_MAJOR	1
-#define AIOPOLL_ABI_MINOR	1
+#define AIOPOLL_ABI_MINOR	2
 
 /* ioctl type byte (unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst). */
 #define AIOPOLL_IOC_MAGIC	0xA9
 
 /* Feature bits of struct aiopoll_version. */
 #define AIOPOLL_FEAT_CONTEXT	(1ULL << 0)	/* ring, submit, getevents, cancel (ABI 1.1) */
-#define AIOPOLL_FEATURES	(AIOPOLL_FEAT_CONTEXT)	/* all bits this header knows */
+#define AIOPOLL_FEAT_SIGMASK	(1ULL << 1)	/* getevents swaps the signal mask (ABI 1.2) */
+#define AIOPOLL_FEATURES	(AIOPOLL_FEAT_CONTEXT | AIOPOLL_FEAT_SIGMASK)	/* all known */
 
 /**
  * struct aiopoll_version - answer of %AIOPOLL_IOC_VERSION
@@ -111,12 +112,12 @@ struct aiopoll_submit {
  * @nr:		reap at most this many events
  * @events:	user address of @nr struct io_event
  * @timeout:	user address of a struct __kernel_timespec (relative), or 0: no limit
- * @sigmask:	user address of a sigset_t to install during the wait, or 0 (none);
- *		must be 0 until a feature bit announces signal masks
- * @sigsetsize:	size of *@sigmask (must be 0 when @sigmask is 0)
+ * @sigmask:	user address of a sigset_t installed as the blocked mask for the wait and
+ *		restored after it (as io_pgetevents(2) and pselect(2)), or 0: none
+ * @sigsetsize:	size of *@sigmask, sizeof(sigset_t) (8); ignored when @sigmask is 0
  * @reserved:	must be 0
  *
- * Returns the number of events reaped.
+ * Returns the number of events reaped; EINTR when a signal arrived before any event.
  */
 struct aiopoll_getevents {
 	__s64	min_nr;
