@@ -16,6 +16,7 @@
 
 use crate::{
     request::{
+        self,
         Op,
         Request, //
     },
@@ -48,6 +49,7 @@ use kernel::{
         file::LocalFile,
         File, //
     },
+    list::List,
     mm::Mm,
     new_mutex,
     new_spinlock_irq, //
@@ -175,6 +177,10 @@ pub(crate) struct Context {
     ring_lock: Mutex<()>,
     #[pin]
     inner: SpinLockIrq<Inner>,
+    /// Armed poll requests, which the cancel ioctl and `release` can cancel (fs/aio's
+    /// `active_reqs` under `ctx_lock`). Poll wake-ups only ever `try_lock` it.
+    #[pin]
+    pub(crate) active: SpinLockIrq<List<Request>>,
     /// Woken on every posted event and dropped request: waiters of GETEVENTS, `release`, and
     /// pollers of the context file.
     #[pin]
@@ -244,6 +250,7 @@ impl Context {
                     maps: 0,
                     map_addr: 0,
                 }),
+                active <- new_spinlock_irq!(List::new(), "Context::active"),
                 wait <- WaitQueue::new(c_str!("aiopoll_ctx_wait"), static_lock_class!()),
             }),
             GFP_KERNEL,
@@ -254,9 +261,16 @@ impl Context {
     /// what the context reserved. The file's reference is dropped by the caller.
     pub(crate) fn release(self: Arc<Self>) {
         self.inner.lock().dead = true;
-        // No request can be cancelled yet (reads, writes and fsyncs run to completion, as in
-        // fs/aio), so wait for all of them: their completions may still touch the context
-        // and, until the module is unloaded, its code.
+        // Cancel every armed poll request (fs/aio's free_ioctx_users()); their work items
+        // complete them.
+        let mut active = self.active.lock();
+        while let Some(req) = active.pop_front() {
+            Request::poll_cancel(req.as_arc_borrow());
+        }
+        drop(active);
+        // Reads, writes and fsyncs run to completion, as in fs/aio: wait for all requests,
+        // whose completions may still touch the context and, until the module is unloaded,
+        // its code.
         self.requests.wait_idle();
         let owner = self.inner.lock().owner.take();
         drop(owner);
@@ -287,7 +301,7 @@ impl Context {
             let version = uapi::Version {
                 major: uapi::ABI_MAJOR,
                 minor: uapi::ABI_MINOR,
-                features: uapi::FEAT_CONTEXT | uapi::FEAT_SIGMASK,
+                features: uapi::FEAT_CONTEXT | uapi::FEAT_SIGMASK | uapi::FEAT_POLL,
             };
             write_user(arg, &version)?;
             return Ok(0);
@@ -509,6 +523,20 @@ impl Context {
                     creds: sys::current_creds()?,
                 }
             }
+            uapi::cmd::POLL => {
+                // fs/aio's checks: events in the low 16 bits of aio_buf, nothing else set.
+                if iocb.aio_buf > u64::from(u16::MAX)
+                    || iocb.aio_offset != 0
+                    || iocb.aio_nbytes != 0
+                    || iocb.aio_rw_flags != 0
+                {
+                    return Err(EINVAL);
+                }
+                Op::Poll {
+                    events: sys::demangle_poll(iocb.aio_buf as u16) | request::POLL_ALWAYS,
+                    multishot: iocb.aio_flags & uapi::IOCB_FLAG_MULTISHOT != 0,
+                }
+            }
             uapi::cmd::NOOP => {
                 if iocb.aio_buf != 0
                     || iocb.aio_offset != 0
@@ -555,6 +583,31 @@ impl Context {
         inner.refill(ring);
         drop(inner);
         self.wait.wake_all();
+    }
+
+    /// Posts an extra event of a multishot request, which needs a free slot of its own;
+    /// returns false, posting nothing, when the ring has none.
+    pub(crate) fn post_more(&self, data: u64, obj: u64, res: i64) -> bool {
+        let Some(ring) = self.ring.as_ref() else {
+            return false;
+        };
+        let mut inner = self.inner.lock();
+        let max = ring.nr.get() - 1;
+        if inner.reserved >= max {
+            inner.refill(ring);
+            if inner.reserved >= max {
+                return false;
+            }
+        }
+        inner.reserved += 1;
+        drop(inner);
+        self.post(&IoEvent {
+            data,
+            obj,
+            res,
+            res2: uapi::POLL_MORE,
+        });
+        true
     }
 
     /// Copies up to `nr` events from the ring to `events` and consumes them (fs/aio's
@@ -662,16 +715,26 @@ impl Context {
     }
 
     /// `AIOPOLL_IOC_CANCEL`, as fs/aio's `io_cancel()`: checks the key of the user's iocb,
-    /// then looks for a cancellable request for it. Reads, writes and fsyncs cannot be
-    /// cancelled (as in fs/aio), so until poll requests exist this always fails with
-    /// `EINVAL`, after the same checks fs/aio makes.
+    /// then looks for an armed poll request submitted with it (reads, writes and fsyncs
+    /// cannot be cancelled, as in fs/aio). A found request leaves the list, so it is
+    /// cancelled once; its event, `res == 0`, comes through the ring.
     fn cancel(&self, uiocb: u64) -> Result<isize> {
         let key: u32 = read_user(uiocb as usize + core::mem::offset_of!(Iocb, aio_key))?;
         if key != uapi::KIOCB_KEY {
             return Err(EINVAL);
         }
         self.ring()?;
-        Err(EINVAL)
+        let mut active = self.active.lock();
+        let found = active.iter().find(|req| req.obj == uiocb).map(Arc::from);
+        let Some(req) = found else {
+            return Err(EINVAL);
+        };
+        // SAFETY: A request is only ever put on its own context's `active` list.
+        let listed = unsafe { active.remove(&req) };
+        Request::poll_cancel(req.as_arc_borrow());
+        drop(active);
+        drop(listed);
+        Err(EINPROGRESS)
     }
 
     /// `poll()` on the context file: readable while the ring holds events.

@@ -17,6 +17,7 @@ use crate::{
     sys::{
         self,
         EventFd,
+        PollWait,
         RwArgs,
         RwIo,
         RwOwner,
@@ -28,16 +29,28 @@ use kernel::{
     cred::Credential,
     fs::File,
     impl_has_work,
+    list::{
+        AtomicTracker,
+        ListArc,
+        ListLinks,
+        TryNewListArc, //
+    },
     new_work, //
     prelude::*,
     sync::{
         aref::ARef,
         atomic::{
-            ordering::Relaxed,
+            ordering::{
+                Acquire,
+                Full,
+                Relaxed, //
+            },
             Atomic, //
         },
         Arc,
-        Refcount, //
+        ArcBorrow,
+        Refcount,
+        SpinLockIrq, //
     },
     workqueue::{
         Work,
@@ -57,7 +70,25 @@ pub(crate) enum Op {
     },
     /// `IOCB_CMD_NOOP`: completes at once with `res == 0`.
     Noop,
+    /// `IOCB_CMD_POLL`: waits for `events` (kernel `EPOLL*` bits, with `EPOLLERR | EPOLLHUP`);
+    /// `multishot` keeps it armed, one event per readiness.
+    Poll { events: u32, multishot: bool },
 }
+
+/// Poll state bits (`Request::pstate`).
+mod pstate {
+    /// The completion work is queued or running.
+    pub(super) const SCHED: u32 = 1 << 0;
+    /// A wake-up came while `SCHED` was set: the work must poll again before it stops.
+    pub(super) const RESCHED: u32 = 1 << 1;
+    /// Cancelled (by the cancel ioctl, the context's release, or POLLFREE).
+    pub(super) const CANCEL: u32 = 1 << 2;
+}
+
+/// `EPOLLFREE` of `<uapi/asm-generic/poll.h>`.
+const POLLFREE: u32 = 0x4000;
+/// `EPOLLERR | EPOLLHUP`, always reported, as in fs/aio.
+pub(crate) const POLL_ALWAYS: u32 = 0x0008 | 0x0010;
 
 /// One submitted iocb.
 #[pin_data]
@@ -82,9 +113,33 @@ pub(crate) struct Request {
     op: Op,
     /// The kiocb of reads and writes.
     io: RwIo,
-    /// The work item of `FSYNC`/`FDSYNC`.
+    /// The work item of `FSYNC`/`FDSYNC`, and of `POLL` completions that cannot happen in
+    /// the waker's context.
     #[pin]
     work: Work<Request>,
+    /// `POLL`: the entries on the file's wait queues (two at most, as io_uring).
+    poll_wait: [PollWait; 2],
+    /// `POLL`: how many entries were queued.
+    poll_queued: Atomic<u32>,
+    /// `POLL`: `pstate::*` bits.
+    pstate: Atomic<u32>,
+    /// `POLL`: the request's reference to itself while armed: the completion role. Whoever
+    /// takes it completes the request, exactly once. Taken with the context's `active` lock
+    /// held (and, inside a wake-up, the queue's lock).
+    #[pin]
+    self_ref: SpinLockIrq<Option<Arc<Request>>>,
+    /// `POLL`: links of the context's list of cancellable requests (`Context::active`).
+    #[pin]
+    links: ListLinks<0>,
+    #[pin]
+    links_track: AtomicTracker<0>,
+}
+
+kernel::list::impl_list_arc_safe! {
+    impl ListArcSafe<0> for Request { tracked_by links_track: AtomicTracker; }
+}
+kernel::list::impl_list_item! {
+    impl ListItem<0> for Request { using ListLinks { self.links }; }
 }
 
 impl_has_work! {
@@ -114,6 +169,12 @@ impl Request {
                 op,
                 io: RwIo::new(),
                 work <- new_work!("Request::work"),
+                poll_wait: [PollWait::new(), PollWait::new()],
+                poll_queued: Atomic::new(0),
+                pstate: Atomic::new(0),
+                self_ref <- kernel::new_spinlock_irq!(None, "Request::self_ref"),
+                links <- ListLinks::new(),
+                links_track <- AtomicTracker::new(),
             }),
             GFP_KERNEL,
         )
@@ -132,6 +193,7 @@ impl Request {
                 sys::workqueue()?.enqueue(this.clone()).map_err(|_| EBUSY)?;
             }
             Op::Noop => Self::complete(this.clone(), 0),
+            Op::Poll { .. } => Self::arm_poll(&this)?,
         }
         Self::put(this);
         Ok(())
@@ -173,10 +235,253 @@ impl WorkItem for Request {
     type Pointer = Arc<Request>;
 
     fn run(this: Arc<Request>) {
+        if let Op::Poll { .. } = this.op {
+            return Self::poll_work(&this);
+        }
         let res = match (&this.op, &this.file) {
             (Op::Fsync { datasync, creds }, Some(file)) => sys::fsync_as(file, creds, *datasync),
             _ => i64::from(EINVAL.to_errno()),
         };
         Self::complete(this, res);
+    }
+}
+
+/// `IOCB_CMD_POLL`, after fs/aio's `aio_poll()`, `aio_poll_wake()`, `aio_poll_complete_work()`
+/// and `aio_poll_cancel()`, with io_uring's two wait queues and multishot.
+///
+/// Who completes: whoever takes `self_ref` (the completion role), with the context's `active`
+/// lock held: the wake-up itself (inline, when it can take that lock with a trylock), the work
+/// item, or the arming when the file is ready at once. The wake-up never blocks on `active`:
+/// the order elsewhere is `active` → queue lock, and the wake-up runs under the queue lock.
+///
+/// `pstate` is only changed by compare-exchange with full ordering: a wake-up that finds the
+/// work queued sets `RESCHED`, and the work can only stop (clear `SCHED`) if `RESCHED` is clear,
+/// after polling the file again; so a wake-up is never lost, keyed or not.
+impl Request {
+    /// The events of a poll request, and whether it is multishot.
+    fn poll_args(&self) -> (u32, bool) {
+        match self.op {
+            Op::Poll { events, multishot } => (events, multishot),
+            _ => (0, false),
+        }
+    }
+
+    /// The queued entries.
+    fn queued_entries(&self) -> &[PollWait] {
+        let n = (self.poll_queued.load(Relaxed) as usize).min(2);
+        &self.poll_wait[..n]
+    }
+
+    /// Atomically replaces `pstate` with `f(old)`; returns `old`.
+    fn pstate_update(&self, f: impl Fn(u32) -> u32) -> u32 {
+        let mut s = self.pstate.load(Relaxed);
+        loop {
+            match self.pstate.cmpxchg(s, f(s), Full) {
+                Ok(old) => return old,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Queues the completion work, or, if it is queued or running, tells it to poll once more
+    /// before it stops.
+    fn poll_schedule(this: ArcBorrow<'_, Self>) {
+        let old = this.pstate_update(|s| {
+            if s & pstate::SCHED != 0 {
+                s | pstate::RESCHED
+            } else {
+                s | pstate::SCHED
+            }
+        });
+        if old & pstate::SCHED == 0 {
+            if let Ok(wq) = sys::workqueue() {
+                // Cannot be queued already: SCHED was clear.
+                let _ = wq.enqueue(Arc::from(this));
+            }
+        }
+    }
+
+    /// Takes the entries off their queues. Called with the context's `active` lock held (so
+    /// interrupts are off, as `PollWait::lock` needs).
+    fn poll_unqueue(&self) {
+        for pw in self.queued_entries() {
+            if let Some(guard) = pw.lock() {
+                guard.remove();
+            }
+        }
+    }
+
+    /// Takes the request off the context's `active` list, if it is there.
+    fn unlist(&self, active: &mut kernel::list::List<Self>) -> Option<ListArc<Self>> {
+        // SAFETY: A request is only ever put on its own context's `active` list.
+        unsafe { active.remove(self) }
+    }
+
+    /// Arms a poll request (fs/aio's `aio_poll()`): queues it on the file's wait queues, and
+    /// completes it at once if the file is ready or has no wait queue.
+    ///
+    /// The arming owns the request until it hands it over: `pstate` starts with `SCHED`, so
+    /// wake-ups during the arming neither complete it inline nor queue the work, they only
+    /// leave `RESCHED` (or `CANCEL`, for POLLFREE) for the arming to act on.
+    fn arm_poll(this: &Arc<Self>) -> Result {
+        let file = this.file.as_ref().ok_or(EBADF)?;
+        let (events, multishot) = this.poll_args();
+        let listed = ListArc::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
+        *this.self_ref.lock() = Some(this.clone());
+        this.pstate.store(pstate::SCHED, Relaxed);
+        let (mask, queued) =
+            sys::poll_arm(this, file, events, [&this.poll_wait[0], &this.poll_wait[1]]);
+        // More than two queues (queued < 0) leaves two entries queued.
+        this.poll_queued
+            .store(if queued < 0 { 2 } else { queued as u32 }, Relaxed);
+        let mask = mask & events;
+        let mut active = this.ctx.active.lock();
+        if queued <= 0 || (mask != 0 && !multishot) {
+            this.poll_unqueue();
+            let completion = this.self_ref.lock().take();
+            drop(active);
+            let Some(completion) = completion else {
+                return Ok(());
+            };
+            if queued < 0 || mask == 0 {
+                // More than two queues, or not pollable and not ready (fs/aio: EINVAL): the
+                // submission fails and no event is posted.
+                drop(completion);
+                return Err(EINVAL);
+            }
+            Self::complete(completion, i64::from(sys::mangle_poll(mask)));
+            return Ok(());
+        }
+        active.push_back(listed);
+        drop(active);
+        // Hand over. The work runs now if a wake-up (or POLLFREE) came during the arming, or
+        // to post the first event of a ready multishot request; else the request waits.
+        let run_work = |s: u32| s & (pstate::RESCHED | pstate::CANCEL) != 0 || mask != 0;
+        let old = this.pstate_update(|s| {
+            if run_work(s) {
+                s & !pstate::RESCHED
+            } else {
+                s & !pstate::SCHED
+            }
+        });
+        if run_work(old) {
+            // SCHED stays set: the work owns the request until it stops.
+            let _ = sys::workqueue()?.enqueue(this.clone());
+        }
+        Ok(())
+    }
+
+    /// Cancels a listed poll request (fs/aio's `aio_poll_cancel()`), which the caller took off
+    /// the context's `active` list: the work completes it with `res == 0`.
+    pub(crate) fn poll_cancel(this: ArcBorrow<'_, Self>) {
+        this.pstate_update(|s| s | pstate::CANCEL);
+        Self::poll_schedule(this);
+    }
+
+    /// A wake-up of one of the request's entries (fs/aio's `aio_poll_wake()`), with that
+    /// entry's queue lock held. Returns whether the wake-up was for this request.
+    pub(crate) fn poll_wake(this: ArcBorrow<'_, Self>, entry: sys::WokenEntry, mask: u32) -> bool {
+        let (events, multishot) = this.poll_args();
+        if mask & POLLFREE != 0 {
+            // The queue is being freed: detach for good, then let the work complete.
+            this.pstate_update(|s| s | pstate::CANCEL);
+            entry.remove_pollfree();
+            Self::poll_schedule(this);
+            return true;
+        }
+        if mask != 0 && mask & events == 0 {
+            // A keyed wake-up for events nobody asked for.
+            return false;
+        }
+        // Complete right here, in the waker's context, when that is safe: the wake-up says
+        // what happened (a key), no eventfd must be signalled (never from a wake-up), the
+        // request is on one queue (we hold only its lock), the work is idle, and we are not
+        // inside one of aiopoll's own wake-ups (whose queue lock we would nest).
+        if mask != 0
+            && this.eventfd.is_none()
+            && this.pstate.load(Acquire) == 0
+            && this.poll_queued.load(Relaxed) == 1
+            && !sys::in_own_wakeup()
+        {
+            if let Some(mut active) = this.ctx.active.try_lock() {
+                if this.self_ref.lock().is_none() {
+                    return true;
+                }
+                let res = i64::from(sys::mangle_poll(mask & events));
+                if multishot && this.ctx.post_more(this.data, this.obj, res) {
+                    return true;
+                }
+                entry.remove();
+                let completion = this.self_ref.lock().take();
+                let listed = this.unlist(&mut active);
+                drop(active);
+                if let Some(completion) = completion {
+                    let res = if multishot {
+                        // No room in the ring for another event: end with one that says so.
+                        i64::from(EOVERFLOW.to_errno())
+                    } else {
+                        res
+                    };
+                    Self::complete(completion, res);
+                }
+                drop(listed);
+                return true;
+            }
+        }
+        Self::poll_schedule(this);
+        true
+    }
+
+    /// The completion work (fs/aio's `aio_poll_complete_work()`): polls the file again and
+    /// completes the request if it is ready or cancelled, posts an event and stays armed if
+    /// it is multishot, or keeps waiting.
+    fn poll_work(this: &Arc<Self>) {
+        let (events, multishot) = this.poll_args();
+        let Some(file) = this.file.as_ref() else {
+            return;
+        };
+        loop {
+            // From here on, a new wake-up makes us poll once more.
+            let s = this.pstate_update(|s| s & !pstate::RESCHED);
+            let cancelled = s & pstate::CANCEL != 0;
+            let mask = if cancelled {
+                0
+            } else {
+                sys::poll_mask(file, events) & events
+            };
+            let res = i64::from(sys::mangle_poll(mask));
+            let stay = !cancelled
+                && (mask == 0 || (multishot && this.ctx.post_more(this.data, this.obj, res)));
+            if stay {
+                // Stop, unless a wake-up came meanwhile: then poll again.
+                let old = this.pstate_update(|s| {
+                    if s & pstate::RESCHED != 0 {
+                        s
+                    } else {
+                        s & !pstate::SCHED
+                    }
+                });
+                if old & pstate::RESCHED == 0 {
+                    return;
+                }
+                continue;
+            }
+            let mut active = this.ctx.active.lock();
+            this.poll_unqueue();
+            let completion = this.self_ref.lock().take();
+            let listed = this.unlist(&mut active);
+            drop(active);
+            if let Some(completion) = completion {
+                let res = if multishot && mask != 0 {
+                    // No room in the ring for another event: end with one that says so.
+                    i64::from(EOVERFLOW.to_errno())
+                } else {
+                    res
+                };
+                Self::complete(completion, res);
+            }
+            drop(listed);
+            return;
+        }
     }
 }

@@ -11,6 +11,9 @@
 #include <linux/sched/signal.h>
 #include <linux/signal.h>
 #include <linux/mm.h>
+#include <linux/percpu.h>
+#include <linux/poll.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/time64.h>
 #include <linux/uio.h>
@@ -229,9 +232,26 @@ void aiopoll_waitqueue_init(struct wait_queue_head *wq, const char *name,
 	__init_waitqueue_head(wq, name, key);
 }
 
+/*
+ * Wake-ups of aiopoll's own queues nest when a context's fd is polled, directly or through
+ * epoll, by another context whose request completes inline. This per-CPU depth lets the
+ * poll wake-up see that it runs inside one of aiopoll's own wake-ups and defer instead, so
+ * no two aiopoll wait-queue locks are ever held at once.
+ */
+static DEFINE_PER_CPU(int, aiopoll_wake_depth);
+
 void aiopoll_wake_all(struct wait_queue_head *wq)
 {
+	preempt_disable();
+	this_cpu_inc(aiopoll_wake_depth);
 	wake_up_all(wq);
+	this_cpu_dec(aiopoll_wake_depth);
+	preempt_enable();
+}
+
+bool aiopoll_in_own_wakeup(void)
+{
+	return this_cpu_read(aiopoll_wake_depth) > 0;
 }
 
 /*
@@ -284,4 +304,127 @@ void aiopoll_restore_saved_sigmask_unless(bool interrupted)
 		return;
 	if (test_and_clear_restore_sigmask())
 		sigprocmask(SIG_SETMASK, &current->saved_sigmask, NULL);
+}
+
+static int aiopoll_poll_wake(struct wait_queue_entry *wait, unsigned int mode, int sync,
+			     void *key)
+{
+	struct aiopoll_pwait *pw = container_of(wait, struct aiopoll_pwait, wait);
+
+	return aiopoll_poll_wake_rs(wait->private, pw, key_to_poll(key));
+}
+
+static_assert(sizeof(struct aiopoll_pwait) ==
+	      sizeof(struct wait_queue_entry) + sizeof(struct wait_queue_head *));
+
+void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner)
+{
+	INIT_LIST_HEAD(&pw->wait.entry);
+	init_waitqueue_func_entry(&pw->wait, aiopoll_poll_wake);
+	pw->wait.private = owner;
+	pw->head = NULL;
+}
+
+struct aiopoll_poll_table {
+	struct poll_table_struct pt;
+	struct aiopoll_pwait *pw[2];
+	int queued;
+};
+
+/*
+ * The queue callback of vfs_poll(): the first two wait queues get an entry each (a FIFO open
+ * for reading and writing has two, which fs/aio refuses and io_uring accepts); a third makes
+ * the arming fail with -EINVAL.
+ */
+static void aiopoll_poll_queue_proc(struct file *file, struct wait_queue_head *head,
+				    struct poll_table_struct *p)
+{
+	struct aiopoll_poll_table *apt = container_of(p, struct aiopoll_poll_table, pt);
+	struct aiopoll_pwait *pw;
+
+	if (apt->queued < 0)
+		return;
+	if (apt->queued >= 2) {
+		apt->queued = -EINVAL;
+		return;
+	}
+	pw = apt->pw[apt->queued++];
+	pw->head = head;
+	add_wait_queue(head, &pw->wait);
+}
+
+/* Queues the entries and returns the current mask (fs/aio's aio_poll(), first half). */
+unsigned int aiopoll_poll_arm(struct file *file, unsigned int events, struct aiopoll_pwait *pw0,
+			      struct aiopoll_pwait *pw1, int *queued)
+{
+	struct aiopoll_poll_table apt = { .pw = { pw0, pw1 } };
+	__poll_t mask;
+
+	init_poll_funcptr(&apt.pt, aiopoll_poll_queue_proc);
+	apt.pt._key = (__force __poll_t)events;
+	mask = vfs_poll(file, &apt.pt);
+	*queued = apt.queued;
+	return (__force unsigned int)mask;
+}
+
+/* The current mask, without queueing anything. */
+unsigned int aiopoll_poll_mask(struct file *file, unsigned int events)
+{
+	struct poll_table_struct pt = { ._key = (__force __poll_t)events };
+
+	return (__force unsigned int)vfs_poll(file, &pt);
+}
+
+/*
+ * Locks the queue of @pw if the entry is still on it (fs/aio's poll_iocb_lock_wq()). The
+ * queue may be freed under POLLFREE, which its owner only does an RCU grace period after
+ * wake_up_pollfree() (include/linux/wait.h): so the RCU read lock taken here is held until
+ * aiopoll_pwait_unlock(). Called with interrupts disabled. Returns the locked queue or NULL.
+ */
+struct wait_queue_head *aiopoll_pwait_lock(struct aiopoll_pwait *pw)
+{
+	struct wait_queue_head *head;
+
+	rcu_read_lock();
+	head = smp_load_acquire(&pw->head);
+	if (head) {
+		spin_lock(&head->lock);
+		if (!list_empty(&pw->wait.entry))
+			return head;
+		spin_unlock(&head->lock);
+	}
+	rcu_read_unlock();
+	return NULL;
+}
+
+void aiopoll_pwait_unlock(struct wait_queue_head *head)
+{
+	spin_unlock(&head->lock);
+	rcu_read_unlock();
+}
+
+/* Takes the entry off its queue, whose lock the caller holds. */
+void aiopoll_pwait_del_locked(struct aiopoll_pwait *pw)
+{
+	list_del_init(&pw->wait.entry);
+}
+
+/*
+ * POLLFREE: the queue is going away. Take the entry off and clear @head as the very last
+ * access (release), after which the queue may be freed and the request must not touch it.
+ */
+void aiopoll_pwait_pollfree_locked(struct aiopoll_pwait *pw)
+{
+	list_del_init(&pw->wait.entry);
+	smp_store_release(&pw->head, NULL);
+}
+
+unsigned int aiopoll_demangle_poll(u16 val)
+{
+	return (__force unsigned int)demangle_poll(val);
+}
+
+u16 aiopoll_mangle_poll(unsigned int mask)
+{
+	return mangle_poll((__force __poll_t)mask);
 }

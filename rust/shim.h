@@ -66,6 +66,7 @@ struct wait_queue_head;
 void aiopoll_waitqueue_init(struct wait_queue_head *wq, const char *name,
 			    struct lock_class_key *key);
 void aiopoll_wake_all(struct wait_queue_head *wq);
+bool aiopoll_in_own_wakeup(void);
 long aiopoll_wait_event(struct wait_queue_head *wq, bool interruptible, long timeout,
 			bool (*cond)(void *arg), void *arg);
 
@@ -75,5 +76,30 @@ struct workqueue_struct *aiopoll_alloc_workqueue(void);
 /* The signal-mask swap of io_pgetevents() and pselect(). */
 int aiopoll_set_user_sigmask(u64 umask, u64 sigsetsize);
 void aiopoll_restore_saved_sigmask_unless(bool interrupted);
+
+/*
+ * IOCB_CMD_POLL: a wait-queue entry of a poll request, and the steps of fs/aio's aio_poll()
+ * that need the wait-queue internals. @head is the queue the entry is on, or NULL once
+ * POLLFREE detached it (stored with release semantics, read under RCU with acquire).
+ */
+struct aiopoll_pwait {
+	struct wait_queue_entry wait;
+	struct wait_queue_head *head;
+};
+
+/* Implemented in Rust (rust/sys.rs): the wake-up of a poll request; called with the
+ * queue's lock held, often with interrupts off. */
+int aiopoll_poll_wake_rs(void *owner, struct aiopoll_pwait *pw, unsigned int mask);
+
+void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner);
+unsigned int aiopoll_poll_arm(struct file *file, unsigned int events, struct aiopoll_pwait *pw0,
+			      struct aiopoll_pwait *pw1, int *queued);
+unsigned int aiopoll_poll_mask(struct file *file, unsigned int events);
+struct wait_queue_head *aiopoll_pwait_lock(struct aiopoll_pwait *pw);
+void aiopoll_pwait_unlock(struct wait_queue_head *head);
+void aiopoll_pwait_del_locked(struct aiopoll_pwait *pw);
+void aiopoll_pwait_pollfree_locked(struct aiopoll_pwait *pw);
+unsigned int aiopoll_demangle_poll(u16 val);
+u16 aiopoll_mangle_poll(unsigned int mask);
 
 #endif /* AIOPOLL_SHIM_H */

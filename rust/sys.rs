@@ -131,6 +131,22 @@ mod shim {
             key: *mut lock_class_key,
         );
         pub(super) fn aiopoll_wake_all(wq: *mut wait_queue_head);
+        pub(super) fn aiopoll_in_own_wakeup() -> bool;
+        pub(super) fn aiopoll_pwait_init(pw: *mut super::RawPWait, owner: *mut c_void);
+        pub(super) fn aiopoll_poll_arm(
+            file: *mut file,
+            events: c_uint,
+            pw0: *mut super::RawPWait,
+            pw1: *mut super::RawPWait,
+            queued: *mut c_int,
+        ) -> c_uint;
+        pub(super) fn aiopoll_poll_mask(file: *mut file, events: c_uint) -> c_uint;
+        pub(super) fn aiopoll_pwait_lock(pw: *mut super::RawPWait) -> *mut wait_queue_head;
+        pub(super) fn aiopoll_pwait_unlock(head: *mut wait_queue_head);
+        pub(super) fn aiopoll_pwait_del_locked(pw: *mut super::RawPWait);
+        pub(super) fn aiopoll_pwait_pollfree_locked(pw: *mut super::RawPWait);
+        pub(super) fn aiopoll_demangle_poll(val: u16) -> c_uint;
+        pub(super) fn aiopoll_mangle_poll(mask: c_uint) -> u16;
         pub(super) fn aiopoll_wait_event(
             wq: *mut wait_queue_head,
             interruptible: bool,
@@ -843,4 +859,158 @@ impl<T: Tracked> Drop for TrackedRef<T> {
             tracker.idle.wake_all();
         }
     }
+}
+
+/// Whether the caller runs inside a wake-up of one of aiopoll's own wait queues (on this CPU).
+pub(crate) fn in_own_wakeup() -> bool {
+    // SAFETY: No preconditions; reads a per-CPU counter with preemption off (the caller is a
+    // wake-up callback, which runs under a spinlock).
+    unsafe { shim::aiopoll_in_own_wakeup() }
+}
+
+/// The C `struct aiopoll_pwait` (`rust/shim.h`): a wait-queue entry and the queue it is on.
+#[repr(C)]
+pub(crate) struct RawPWait {
+    wait: bindings::wait_queue_entry,
+    head: *mut bindings::wait_queue_head,
+}
+
+/// A wait-queue entry of a poll request, embedded in the request.
+#[repr(transparent)]
+pub(crate) struct PollWait(Opaque<RawPWait>);
+
+// SAFETY: The entry is only touched under its queue's lock or by the one owner of the request
+// before it is queued; it carries no thread-bound state.
+unsafe impl Send for PollWait {}
+// SAFETY: As above.
+unsafe impl Sync for PollWait {}
+
+/// The lock of the queue a [`PollWait`] is on, held (with the RCU read lock); see
+/// [`PollWait::lock`].
+pub(crate) struct PollWaitGuard<'a> {
+    pw: &'a PollWait,
+    head: NonNull<bindings::wait_queue_head>,
+}
+
+impl PollWaitGuard<'_> {
+    /// Takes the entry off its queue.
+    pub(crate) fn remove(&self) {
+        // SAFETY: The queue's lock is held (type invariant of the guard).
+        unsafe { shim::aiopoll_pwait_del_locked(self.pw.0.get()) }
+    }
+}
+
+impl Drop for PollWaitGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `aiopoll_pwait_lock` locked this queue and the RCU read lock for us.
+        unsafe { shim::aiopoll_pwait_unlock(self.head.as_ptr()) }
+    }
+}
+
+/// The entry being woken, whose queue's lock the wake-up holds.
+pub(crate) struct WokenEntry(*mut RawPWait);
+
+impl WokenEntry {
+    /// Takes the entry off its queue.
+    pub(crate) fn remove(&self) {
+        // SAFETY: The wake-up callback holds the queue's lock.
+        unsafe { shim::aiopoll_pwait_del_locked(self.0) }
+    }
+
+    /// POLLFREE: takes the entry off its queue for good; the queue is about to be freed.
+    pub(crate) fn remove_pollfree(&self) {
+        // SAFETY: The wake-up callback holds the queue's lock.
+        unsafe { shim::aiopoll_pwait_pollfree_locked(self.0) }
+    }
+}
+
+impl PollWait {
+    /// An entry on no queue.
+    pub(crate) fn new() -> Self {
+        Self(Opaque::zeroed())
+    }
+
+    /// Prepares the entry for `owner` before it is queued.
+    fn init(&self, owner: *const crate::request::Request) {
+        // SAFETY: The entry is not on any queue yet; `owner` is only stored.
+        unsafe { shim::aiopoll_pwait_init(self.0.get(), owner.cast_mut().cast()) }
+    }
+
+    /// Locks the queue the entry is on, if it still is on one (fs/aio's `poll_iocb_lock_wq()`).
+    /// Must be called with interrupts disabled.
+    pub(crate) fn lock(&self) -> Option<PollWaitGuard<'_>> {
+        // SAFETY: The entry was initialised; the shim reads its queue under RCU.
+        let head = NonNull::new(unsafe { shim::aiopoll_pwait_lock(self.0.get()) })?;
+        Some(PollWaitGuard { pw: self, head })
+    }
+}
+
+/// Queues the two entries of `req` on the wait queues `file`'s `->poll` names and returns
+/// `(mask, queued)`: the ready mask and how many queues got an entry, or `-EINVAL` for more
+/// than two queues. From here on the entries may be woken: `req` must be kept alive by a
+/// self-reference until they are taken off again.
+pub(crate) fn poll_arm(
+    req: &Arc<crate::request::Request>,
+    file: &File,
+    events: u32,
+    pw: [&PollWait; 2],
+) -> (u32, i32) {
+    let owner = Arc::as_ptr(req);
+    pw[0].init(owner);
+    pw[1].init(owner);
+    let mut queued: c_int = 0;
+    // SAFETY: The entries are initialised and live in `req`, which the caller keeps alive while
+    // they are queued; `file` is valid.
+    let mask = unsafe {
+        shim::aiopoll_poll_arm(
+            file.as_ptr(),
+            events,
+            pw[0].0.get(),
+            pw[1].0.get(),
+            &mut queued,
+        )
+    };
+    (mask, queued)
+}
+
+/// The ready mask of `file` for `events`, without queueing anything.
+pub(crate) fn poll_mask(file: &File, events: u32) -> u32 {
+    // SAFETY: `file` is valid.
+    unsafe { shim::aiopoll_poll_mask(file.as_ptr(), events) }
+}
+
+/// `demangle_poll()`: user `POLL*` bits to the kernel's `EPOLL*` mask.
+pub(crate) fn demangle_poll(val: u16) -> u32 {
+    // SAFETY: Pure function.
+    unsafe { shim::aiopoll_demangle_poll(val) }
+}
+
+/// `mangle_poll()`: the kernel's mask to user `POLL*` bits.
+pub(crate) fn mangle_poll(mask: u32) -> u16 {
+    // SAFETY: Pure function.
+    unsafe { shim::aiopoll_mangle_poll(mask) }
+}
+
+/// The wake-up function of every poll entry (called from `rust/shim.c` with the queue's lock
+/// held, often with interrupts off).
+///
+/// # Safety
+///
+/// `owner` must be the request that queued `pw`, and `pw` one of its entries, on the queue
+/// being woken.
+#[no_mangle]
+unsafe extern "C" fn aiopoll_poll_wake_rs(
+    owner: *mut c_void,
+    pw: *mut RawPWait,
+    mask: c_uint,
+) -> c_int {
+    // SAFETY: A queued entry's request lives in an `Arc` and is kept alive by its own
+    // self-reference until every entry was taken off its queue, which needs this queue's lock,
+    // held by our caller.
+    let req = unsafe { ArcBorrow::from_raw(owner.cast::<crate::request::Request>()) };
+    c_int::from(crate::request::Request::poll_wake(
+        req,
+        WokenEntry(pw),
+        mask,
+    ))
 }

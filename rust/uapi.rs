@@ -25,13 +25,15 @@ use kernel::{
 /// `AIOPOLL_ABI_MAJOR`.
 pub(crate) const ABI_MAJOR: u32 = 1;
 /// `AIOPOLL_ABI_MINOR`.
-pub(crate) const ABI_MINOR: u32 = 2;
+pub(crate) const ABI_MINOR: u32 = 3;
 /// `AIOPOLL_IOC_MAGIC`.
 pub(crate) const IOC_MAGIC: u32 = 0xA9;
 /// `AIOPOLL_FEAT_CONTEXT`.
 pub(crate) const FEAT_CONTEXT: u64 = 1 << 0;
 /// `AIOPOLL_FEAT_SIGMASK`.
 pub(crate) const FEAT_SIGMASK: u64 = 1 << 1;
+/// `AIOPOLL_FEAT_POLL`.
+pub(crate) const FEAT_POLL: u64 = 1 << 2;
 
 /// `AIOPOLL_RING_MAGIC` (fs/aio's `AIO_RING_MAGIC`).
 pub(crate) const RING_MAGIC: u32 = 0xa10a10a1;
@@ -48,6 +50,7 @@ pub(crate) mod cmd {
     pub(crate) const PWRITE: u16 = 1;
     pub(crate) const FSYNC: u16 = 2;
     pub(crate) const FDSYNC: u16 = 3;
+    pub(crate) const POLL: u16 = 5;
     pub(crate) const NOOP: u16 = 6;
     pub(crate) const PREADV: u16 = 7;
     pub(crate) const PWRITEV: u16 = 8;
@@ -57,8 +60,12 @@ pub(crate) mod cmd {
 pub(crate) const IOCB_FLAG_RESFD: u32 = 1 << 0;
 /// `IOCB_FLAG_IOPRIO`.
 pub(crate) const IOCB_FLAG_IOPRIO: u32 = 1 << 1;
+/// `AIOPOLL_IOCB_FLAG_MULTISHOT`: a poll request that stays armed.
+pub(crate) const IOCB_FLAG_MULTISHOT: u32 = 1 << 16;
 /// `AIOPOLL_IOCB_FLAGS`: the `aio_flags` bits aiopoll takes.
-pub(crate) const IOCB_FLAGS: u32 = IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO;
+pub(crate) const IOCB_FLAGS: u32 = IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO | IOCB_FLAG_MULTISHOT;
+/// `AIOPOLL_POLL_MORE`: `res2` of a multishot event after which the request stays armed.
+pub(crate) const POLL_MORE: i64 = 1;
 /// `KIOCB_KEY` of fs/aio: the value written to `aio_key` on submission.
 pub(crate) const KIOCB_KEY: u32 = 0;
 /// `RWF_HIPRI` of `<linux/fs.h>`: polled I/O, refused until aiopoll polls for it.

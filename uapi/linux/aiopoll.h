@@ -25,7 +25,7 @@
  * flags are added. Feature bits say which optional parts this module has.
  */
 #define AIOPOLL_ABI_MAJOR	1
-#define AIOPOLL_ABI_MINOR	2
+#define AIOPOLL_ABI_MINOR	3
 
 /* ioctl type byte (unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst). */
 #define AIOPOLL_IOC_MAGIC	0xA9
@@ -33,7 +33,9 @@
 /* Feature bits of struct aiopoll_version. */
 #define AIOPOLL_FEAT_CONTEXT	(1ULL << 0)	/* ring, submit, getevents, cancel (ABI 1.1) */
 #define AIOPOLL_FEAT_SIGMASK	(1ULL << 1)	/* getevents swaps the signal mask (ABI 1.2) */
-#define AIOPOLL_FEATURES	(AIOPOLL_FEAT_CONTEXT | AIOPOLL_FEAT_SIGMASK)	/* all known */
+#define AIOPOLL_FEAT_POLL	(1ULL << 2)	/* IOCB_CMD_POLL, cancel, multishot (ABI 1.3) */
+#define AIOPOLL_FEATURES	\
+	(AIOPOLL_FEAT_CONTEXT | AIOPOLL_FEAT_SIGMASK | AIOPOLL_FEAT_POLL)	/* all known */
 
 /**
  * struct aiopoll_version - answer of %AIOPOLL_IOC_VERSION
@@ -149,7 +151,15 @@ struct aiopoll_cancel {
 #define AIOPOLL_IOC_GETEVENTS	_IOW(AIOPOLL_IOC_MAGIC, 0x03, struct aiopoll_getevents)
 #define AIOPOLL_IOC_CANCEL	_IOW(AIOPOLL_IOC_MAGIC, 0x04, struct aiopoll_cancel)
 
+/*
+ * IOCB_CMD_POLL with this aio_flags bit stays armed: one event per readiness, each with
+ * res2 == AIOPOLL_POLL_MORE, until it is cancelled (a last event with res == 0 and res2 == 0)
+ * or the ring has no room for another event (a last event with res == -EOVERFLOW).
+ */
+#define AIOPOLL_IOCB_FLAG_MULTISHOT	(1 << 16)
+#define AIOPOLL_POLL_MORE		1
+
 /* struct iocb aio_flags that aiopoll takes; any other bit is refused with EINVAL. */
-#define AIOPOLL_IOCB_FLAGS	(IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO)
+#define AIOPOLL_IOCB_FLAGS	(IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO | AIOPOLL_IOCB_FLAG_MULTISHOT)
 
 #endif /* _UAPI_LINUX_AIOPOLL_H */

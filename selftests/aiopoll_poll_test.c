@@ -1,0 +1,817 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * IOCB_CMD_POLL: readiness of every kind of pollable file compared with poll(2) and with
+ * fs/aio, wake-ups (keyed and not), cancellation, two wait queues, POLLFREE, multishot, and
+ * the races: cancel against completion, missed wake-ups, many armed requests, close and exit.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "aiopoll_test.h"
+#include "kselftest_harness.h"
+
+static void prep_poll(struct iocb *cb, int fd, short events)
+{
+	memset(cb, 0, sizeof(*cb));
+	cb->aio_lio_opcode = IOCB_CMD_POLL;
+	cb->aio_fildes = fd;
+	cb->aio_buf = (unsigned short)events;
+	cb->aio_data = (unsigned long)cb;
+}
+
+static long wait_events(int fd, long min_nr, long nr, struct io_event *ev, long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	return actx_getevents(fd, min_nr, nr, ev, &ts);
+}
+
+/* One event from aiopoll and one from fs/aio for the same poll; returns aiopoll's res. */
+static long poll_both(struct __test_metadata *_metadata, int ctx, int fd, short events,
+		      long *aio_res)
+{
+	aio_context_t a = 0;
+	struct iocb cb, cb2, *p = &cb, *p2 = &cb2;
+	struct io_event ev, ev2;
+	long r;
+
+	prep_poll(&cb, fd, events);
+	cb2 = cb;
+	*aio_res = -9999;
+	if (sys_io_setup(4, &a) == 0) {
+		if (sys_io_submit(a, 1, &p2) == 1 &&
+		    sys_io_getevents(a, 1, 1, &ev2, &(struct timespec){ 5, 0 }) == 1)
+			*aio_res = ev2.res;
+		sys_io_destroy(a);
+	}
+	r = actx_submit(ctx, 1, &p);
+	if (r != 1)
+		return -10000 - errno;
+	if (wait_events(ctx, 1, 1, &ev, 5000) != 1)
+		return -20000;
+	EXPECT_EQ((unsigned long)&cb, ev.obj);
+	return ev.res;
+}
+
+FIXTURE(pctx) {
+	struct actx c;
+};
+
+FIXTURE_SETUP(pctx)
+{
+	ASSERT_EQ(0, actx_init(&self->c, 256));
+}
+
+FIXTURE_TEARDOWN(pctx)
+{
+	actx_fini(&self->c);
+}
+
+/* Compares aiopoll, fs/aio and poll(2) on a file that is ready for some of `events`. */
+static void check_ready(struct __test_metadata *_metadata, int ctx, int fd, short events,
+			const char *what)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	long aio_res, res;
+
+	ASSERT_EQ(1, poll(&pfd, 1, 0)) TH_LOG("%s not ready", what);
+	res = poll_both(_metadata, ctx, fd, events, &aio_res);
+	EXPECT_EQ(pfd.revents, res) TH_LOG("%s: poll(2) %#x, aiopoll %#lx", what, pfd.revents,
+					   res);
+	EXPECT_EQ(aio_res, res) TH_LOG("%s: fs/aio %#lx, aiopoll %#lx", what, aio_res, res);
+}
+
+TEST_F(pctx, results_match_poll_and_fs_aio)
+{
+	int p[2], s[2], efd, sfd, ep, master, slave, other_fd;
+	struct epoll_event ee = { .events = EPOLLIN };
+	struct actx other;
+	struct iocb noop;
+	sigset_t mask;
+
+	ASSERT_EQ(0, pipe(p));
+	ASSERT_EQ(1, write(p[1], "x", 1));
+	check_ready(_metadata, self->c.fd, p[0], POLLIN | POLLOUT, "pipe read end");
+	check_ready(_metadata, self->c.fd, p[1], POLLOUT | POLLIN, "pipe write end");
+	close(p[1]);
+	check_ready(_metadata, self->c.fd, p[0], POLLIN, "pipe with writer gone");
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, s));
+	ASSERT_EQ(3, write(s[0], "abc", 3));
+	check_ready(_metadata, self->c.fd, s[1], POLLIN | POLLOUT | POLLPRI, "socketpair");
+	shutdown(s[0], SHUT_WR);
+	check_ready(_metadata, self->c.fd, s[1], POLLIN | POLLRDHUP, "socketpair shut down");
+
+	efd = eventfd(3, 0);
+	ASSERT_LE(0, efd);
+	check_ready(_metadata, self->c.fd, efd, POLLIN | POLLOUT, "eventfd");
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR2);
+	ASSERT_EQ(0, sigprocmask(SIG_BLOCK, &mask, NULL));
+	sfd = signalfd(-1, &mask, 0);
+	ASSERT_LE(0, sfd);
+	ASSERT_EQ(0, raise(SIGUSR2));
+	check_ready(_metadata, self->c.fd, sfd, POLLIN, "signalfd");
+
+	ep = epoll_create1(0);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ee));
+	check_ready(_metadata, self->c.fd, ep, POLLIN, "epoll fd");
+
+	master = posix_openpt(O_RDWR | O_NOCTTY);
+	ASSERT_LE(0, master);
+	ASSERT_EQ(0, grantpt(master));
+	ASSERT_EQ(0, unlockpt(master));
+	slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+	ASSERT_LE(0, slave);
+	check_ready(_metadata, self->c.fd, slave, POLLOUT, "pty slave");
+
+	/* Another aiopoll context with an event waiting. */
+	ASSERT_EQ(0, actx_init(&other, 8));
+	other_fd = other.fd;
+	prep_rw(&noop, IOCB_CMD_NOOP, 0, NULL, 0, 0);
+	ASSERT_EQ(1, actx_submit1(other_fd, &noop));
+	{
+		struct pollfd pfd = { .fd = other_fd, .events = POLLIN };
+		long aio_res, res;
+
+		ASSERT_EQ(1, poll(&pfd, 1, 1000));
+		res = poll_both(_metadata, self->c.fd, other_fd, POLLIN, &aio_res);
+		EXPECT_EQ(pfd.revents, res);
+	}
+	actx_fini(&other);
+
+	close(p[0]);
+	close(s[0]);
+	close(s[1]);
+	close(efd);
+	close(sfd);
+	close(ep);
+	close(slave);
+	close(master);
+}
+
+TEST_F(pctx, tcp_loopback)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	struct io_event ev;
+	struct iocb cb;
+	int l, c, a;
+
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_LE(0, l);
+	ASSERT_EQ(0, bind(l, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(0, listen(l, 4));
+	ASSERT_EQ(0, getsockname(l, (struct sockaddr *)&sa, &len));
+	/* Wait for a connection, then for data. */
+	prep_poll(&cb, l, POLLIN);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	EXPECT_EQ(0, wait_events(self->c.fd, 1, 1, &ev, 50));
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, connect(c, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
+	EXPECT_TRUE(ev.res & POLLIN);
+	a = accept(l, NULL, NULL);
+	ASSERT_LE(0, a);
+	prep_poll(&cb, a, POLLIN);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	EXPECT_EQ(0, wait_events(self->c.fd, 1, 1, &ev, 50));
+	ASSERT_EQ(4, write(c, "ping", 4));
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
+	EXPECT_EQ(POLLIN, ev.res & (POLLIN | POLLERR));
+	close(a);
+	close(c);
+	close(l);
+}
+
+TEST_F(pctx, waits_then_completes)
+{
+	struct io_event ev;
+	struct iocb cb;
+	int p[2];
+
+	ASSERT_EQ(0, pipe(p));
+	prep_poll(&cb, p[0], POLLIN);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	EXPECT_EQ(0, wait_events(self->c.fd, 1, 1, &ev, 100));
+	ASSERT_EQ(1, write(p[1], "y", 1));
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
+	EXPECT_EQ((unsigned long)&cb, ev.obj);
+	EXPECT_EQ(POLLIN, ev.res);		/* what was asked for, as poll(2) */
+	EXPECT_EQ(0, ev.res2);
+	close(p[0]);
+	close(p[1]);
+}
+
+TEST_F(pctx, errors_match_fs_aio)
+{
+	int p[2], f = open("/proc/self/status", O_RDONLY);
+	aio_context_t a = 0;
+	struct {
+		unsigned long long buf, nbytes;
+		long long offset;
+		int rw_flags, fd;
+	} cases[4];
+	int i;
+
+	ASSERT_EQ(0, pipe(p));
+	ASSERT_LE(0, f);
+	ASSERT_EQ(0, sys_io_setup(4, &a));
+	cases[0] = (typeof(cases[0])){ 0x10000 | POLLIN, 0, 0, 0, p[0] };	/* bits above 16 */
+	cases[1] = (typeof(cases[0])){ POLLIN, 1, 0, 0, p[0] };		/* nbytes */
+	cases[2] = (typeof(cases[0])){ POLLIN, 0, 1, 0, p[0] };		/* offset */
+	cases[3] = (typeof(cases[0])){ POLLIN, 0, 0, RWF_NOWAIT, p[0] };	/* rw_flags */
+	for (i = 0; i < 4; i++) {
+		struct iocb cb, cb2, *pp = &cb, *pp2 = &cb2;
+		long r1, r2;
+		int e1, e2;
+
+		prep_poll(&cb, cases[i].fd, 0);
+		cb.aio_buf = cases[i].buf;
+		cb.aio_nbytes = cases[i].nbytes;
+		cb.aio_offset = cases[i].offset;
+		cb.aio_rw_flags = cases[i].rw_flags;
+		cb2 = cb;
+		errno = 0;
+		r1 = actx_submit(self->c.fd, 1, &pp);
+		e1 = errno;
+		errno = 0;
+		r2 = sys_io_submit(a, 1, &pp2);
+		e2 = errno;
+		EXPECT_EQ(-1, r1) TH_LOG("case %d", i);
+		EXPECT_EQ(EINVAL, e1) TH_LOG("case %d", i);
+		EXPECT_EQ(r2, r1) TH_LOG("case %d", i);
+		EXPECT_EQ(e2, e1) TH_LOG("case %d", i);
+	}
+	/* A file without ->poll: ready at once for what it always is (fs/aio's behaviour)... */
+	{
+		long aio_res, res = poll_both(_metadata, self->c.fd, f, POLLIN, &aio_res);
+
+		EXPECT_EQ(aio_res, res);
+		EXPECT_EQ(POLLIN, res & POLLIN);
+	}
+	/* ...and EINVAL for what it never is. */
+	{
+		struct iocb cb, cb2, *pp = &cb, *pp2 = &cb2;
+
+		prep_poll(&cb, f, POLLPRI);
+		cb2 = cb;
+		EXPECT_EQ(-1, actx_submit(self->c.fd, 1, &pp));
+		EXPECT_EQ(EINVAL, errno);
+		EXPECT_EQ(-1, sys_io_submit(a, 1, &pp2));
+		EXPECT_EQ(EINVAL, errno);
+	}
+	sys_io_destroy(a);
+	close(p[0]);
+	close(p[1]);
+	close(f);
+}
+
+TEST_F(pctx, cancel_as_fs_aio)
+{
+	struct aiopoll_cancel cn = { 0 };
+	struct io_event ev;
+	struct iocb cb;
+	int p[2];
+
+	ASSERT_EQ(0, pipe(p));
+	prep_poll(&cb, p[0], POLLIN);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	cn.iocb = (unsigned long)&cb;
+	EXPECT_EQ(-1, ioctl(self->c.fd, AIOPOLL_IOC_CANCEL, &cn));
+	EXPECT_EQ(EINPROGRESS, errno);
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
+	EXPECT_EQ((unsigned long)&cb, ev.obj);
+	EXPECT_EQ(0, ev.res);
+	/* Once only. */
+	EXPECT_EQ(-1, ioctl(self->c.fd, AIOPOLL_IOC_CANCEL, &cn));
+	EXPECT_EQ(EINVAL, errno);
+	/* fs/aio does the same. */
+	{
+		aio_context_t a = 0;
+		struct iocb cb2, *pp = &cb2;
+
+		ASSERT_EQ(0, sys_io_setup(4, &a));
+		prep_poll(&cb2, p[0], POLLIN);
+		ASSERT_EQ(1, sys_io_submit(a, 1, &pp));
+		EXPECT_EQ(-1, sys_io_cancel(a, &cb2, &ev));
+		EXPECT_EQ(EINPROGRESS, errno);
+		ASSERT_EQ(1, sys_io_getevents(a, 1, 1, &ev, NULL));
+		EXPECT_EQ(0, ev.res);
+		EXPECT_EQ(-1, sys_io_cancel(a, &cb2, &ev));
+		EXPECT_EQ(EINVAL, errno);
+		sys_io_destroy(a);
+	}
+	close(p[0]);
+	close(p[1]);
+}
+
+TEST_F(pctx, two_wait_queues)
+{
+	char path[64];
+	struct io_event ev;
+	struct iocb cb;
+	int f, w;
+
+	/* A FIFO open for reading and writing polls two queues: fs/aio refuses, aiopoll takes it. */
+	snprintf(path, sizeof(path), "/tmp/aiopoll-fifo-%d", getpid());
+	ASSERT_EQ(0, mkfifo(path, 0600));
+	f = open(path, O_RDWR | O_NONBLOCK);
+	ASSERT_LE(0, f);
+	w = open(path, O_WRONLY | O_NONBLOCK);
+	ASSERT_LE(0, w);
+	prep_poll(&cb, f, POLLIN);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	EXPECT_EQ(0, wait_events(self->c.fd, 1, 1, &ev, 100));
+	ASSERT_EQ(1, write(w, "z", 1));
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
+	EXPECT_TRUE(ev.res & POLLIN);
+	close(w);
+	close(f);
+	unlink(path);
+}
+
+TEST_F(pctx, polled_fd_closed_under_armed_poll)
+{
+	struct io_event ev;
+	struct iocb cb;
+	int p[2];
+
+	ASSERT_EQ(0, pipe(p));
+	prep_poll(&cb, p[0], POLLIN);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	/* The request holds its own reference: closing the fd changes nothing... */
+	ASSERT_EQ(0, close(p[0]));
+	EXPECT_EQ(0, wait_events(self->c.fd, 1, 1, &ev, 50));
+	/* ...until the writer goes away: POLLHUP. */
+	ASSERT_EQ(0, close(p[1]));
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
+	EXPECT_TRUE(ev.res & POLLHUP);
+}
+
+TEST_F(pctx, eventfd_resfd_with_poll)
+{
+	struct io_event ev;
+	struct iocb cb;
+	uint64_t n = 0;
+	int p[2], efd = eventfd(0, 0);
+
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(0, pipe(p));
+	prep_poll(&cb, p[0], POLLIN);
+	cb.aio_flags = IOCB_FLAG_RESFD;
+	cb.aio_resfd = efd;
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	ASSERT_EQ(1, write(p[1], "e", 1));
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
+	ASSERT_EQ(8, read(efd, &n, 8));
+	EXPECT_EQ(1, n);
+	close(efd);
+	close(p[0]);
+	close(p[1]);
+}
+
+TEST_F(pctx, chain_through_epoll_and_another_context)
+{
+	struct epoll_event ee = { .events = EPOLLIN };
+	struct io_event ev;
+	struct iocb cb, noop;
+	struct actx b;
+	int ep;
+
+	/*
+	 * A polls an epoll fd that watches context B's fd. B's completion wakes B's queue,
+	 * which wakes epoll's, which wakes A's request: nested wake-ups of aiopoll queues.
+	 */
+	ASSERT_EQ(0, actx_init(&b, 8));
+	ep = epoll_create1(0);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, b.fd, &ee));
+	prep_poll(&cb, ep, POLLIN);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	EXPECT_EQ(0, wait_events(self->c.fd, 1, 1, &ev, 50));
+	prep_rw(&noop, IOCB_CMD_NOOP, 0, NULL, 0, 0);
+	ASSERT_EQ(1, actx_submit1(b.fd, &noop));
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
+	EXPECT_TRUE(ev.res & POLLIN);
+	/* And A polling B directly. */
+	prep_poll(&cb, b.fd, POLLIN);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
+	close(ep);
+	actx_fini(&b);
+}
+
+TEST_F(pctx, multishot)
+{
+	struct io_event ev[4];
+	struct aiopoll_cancel cn = { 0 };
+	struct iocb cb;
+	char c;
+	int p[2], i;
+
+	ASSERT_EQ(0, pipe(p));
+	prep_poll(&cb, p[0], POLLIN);
+	cb.aio_flags = AIOPOLL_IOCB_FLAG_MULTISHOT;
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	for (i = 0; i < 5; i++) {
+		ASSERT_EQ(1, write(p[1], "m", 1));
+		ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, ev, 5000)) TH_LOG("round %d", i);
+		EXPECT_EQ(POLLIN, ev[0].res);
+		EXPECT_EQ(AIOPOLL_POLL_MORE, ev[0].res2);
+		ASSERT_EQ(1, read(p[0], &c, 1));
+	}
+	cn.iocb = (unsigned long)&cb;
+	EXPECT_EQ(-1, ioctl(self->c.fd, AIOPOLL_IOC_CANCEL, &cn));
+	EXPECT_EQ(EINPROGRESS, errno);
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, ev, 5000));
+	EXPECT_EQ(0, ev[0].res);
+	EXPECT_EQ(0, ev[0].res2);
+	close(p[0]);
+	close(p[1]);
+}
+
+TEST(multishot_ends_when_the_ring_is_full)
+{
+	struct io_event *ev;
+	struct iocb cb;
+	struct actx c;
+	char ch;
+	int p[2], i, n, more = 0, last = 0;
+
+	ASSERT_EQ(0, actx_init(&c, 1));
+	ev = calloc(c.nr, sizeof(*ev));
+	ASSERT_NE(NULL, ev);
+	ASSERT_EQ(0, pipe(p));
+	prep_poll(&cb, p[0], POLLIN);
+	cb.aio_flags = AIOPOLL_IOCB_FLAG_MULTISHOT;
+	ASSERT_EQ(1, actx_submit1(c.fd, &cb));
+	/* Many readinesses, nothing reaped: the ring fills, then the request ends. */
+	for (i = 0; i < (int)c.nr + 10; i++) {
+		ASSERT_EQ(1, write(p[1], "f", 1));
+		usleep(2000);
+		ASSERT_EQ(1, read(p[0], &ch, 1));
+	}
+	usleep(100 * 1000);
+	n = ring_reap(c.ring, ev, c.nr);
+	for (i = 0; i < n; i++) {
+		if (ev[i].res2 == AIOPOLL_POLL_MORE)
+			more++;
+		else
+			last++;
+	}
+	EXPECT_EQ(1, last);
+	EXPECT_EQ(-EOVERFLOW, ev[n - 1].res);
+	EXPECT_EQ(0, ev[n - 1].res2);
+	EXPECT_EQ(c.nr - 1, (unsigned int)n);
+	EXPECT_LT(0, more);
+	free(ev);
+	close(p[0]);
+	close(p[1]);
+	actx_fini(&c);
+}
+
+TEST(pollfree_signalfd_of_an_exiting_process)
+{
+	char path[64], info[1024];
+	int sv[2], status, f, i;
+	pid_t pid;
+
+	/*
+	 * The child polls a signalfd, whose wait queue is the child's own sighand, then hands
+	 * the context to the parent and exits: freeing the sighand sends POLLFREE to the armed
+	 * request, which must detach and complete.
+	 */
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+		struct iovec iov = { "c", 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		struct iocb *cb = malloc(sizeof(*cb));
+		struct actx c;
+		sigset_t m;
+		int sfd;
+
+		sigemptyset(&m);
+		sigaddset(&m, SIGUSR1);
+		sfd = signalfd(-1, &m, 0);
+		if (sfd < 0 || actx_init(&c, 8) || !cb)
+			_exit(10);
+		prep_poll(cb, sfd, POLLIN);
+		if (actx_submit1(c.fd, cb) != 1)
+			_exit(11);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &c.fd, sizeof(int));
+		if (sendmsg(sv[1], &mh, 0) != 1)
+			_exit(12);
+		_exit(0);
+	}
+	{
+		char cbuf[CMSG_SPACE(sizeof(int))] = { 0 }, b;
+		struct iovec iov = { &b, 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+		int ctx;
+
+		ASSERT_EQ(1, recvmsg(sv[0], &mh, 0));
+		memcpy(&ctx, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_EQ(0, WEXITSTATUS(status));
+		/* The request completed once the sighand was gone: fdinfo says so. */
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", ctx);
+		for (i = 0; i < 100; i++) {
+			memset(info, 0, sizeof(info));
+			f = open(path, O_RDONLY);
+			ASSERT_LE(0, f);
+			ASSERT_LT(0, read(f, info, sizeof(info) - 1));
+			close(f);
+			if (strstr(info, "completed:\t1\n"))
+				break;
+			usleep(20 * 1000);
+		}
+		EXPECT_NE(NULL, strstr(info, "completed:\t1\n")) TH_LOG("%s", info);
+		EXPECT_NE(NULL, strstr(info, "in-flight:\t0\n")) TH_LOG("%s", info);
+		close(ctx);
+	}
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* Stress tests run longer than the harness's default 30 s limit with STRESS=full. */
+FIXTURE(stress) {
+	struct actx c;
+};
+FIXTURE_SETUP(stress)
+{
+	ASSERT_EQ(0, actx_init(&self->c, 8192));
+}
+FIXTURE_TEARDOWN(stress)
+{
+	actx_fini(&self->c);
+}
+
+struct splicer {
+	int src[2], dst;
+	long rounds;
+	atomic_int go;
+	atomic_int stop;
+};
+
+static void *splice_loop(void *arg)
+{
+	struct splicer *s = arg;
+	long r;
+
+	for (r = 0; r < s->rounds && !atomic_load(&s->stop); r++) {
+		while (atomic_load(&s->go) == 0 && !atomic_load(&s->stop))
+			;
+		atomic_store(&s->go, 0);
+		if (write(s->src[1], "s", 1) != 1 ||
+		    splice(s->src[0], NULL, s->dst, NULL, 1, 0) != 1)
+			break;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(stress, missed_wakeup_splice, 1800)
+{
+	long rounds = stress_rounds(300, 5000), r;
+	struct splicer sp = { .rounds = rounds };
+	struct io_event ev;
+	struct iocb cb;
+	int p[2];
+	char c;
+	pthread_t t;
+
+	/* One thread polls a pipe; another splices a byte into it; this one reads it back. */
+	ASSERT_EQ(0, pipe(p));
+	ASSERT_EQ(0, pipe(sp.src));
+	sp.dst = p[1];
+	ASSERT_EQ(0, pthread_create(&t, NULL, splice_loop, &sp));
+	for (r = 0; r < rounds; r++) {
+		prep_poll(&cb, p[0], POLLIN);
+		ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+		atomic_store(&sp.go, 1);
+		ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 10000)) TH_LOG("round %ld", r);
+		EXPECT_TRUE(ev.res & POLLIN);
+		ASSERT_EQ(1, read(p[0], &c, 1));
+	}
+	atomic_store(&sp.stop, 1);
+	pthread_join(t, NULL);
+	close(p[0]);
+	close(p[1]);
+}
+
+struct racer {
+	int wfd;
+	atomic_int stop;
+};
+
+static void *write_read_loop(void *arg)
+{
+	struct racer *r = arg;
+
+	while (!atomic_load(&r->stop))
+		if (write(r->wfd, "r", 1) != 1)
+			break;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(stress, cancel_races_completion, 1800)
+{
+	long rounds = stress_rounds(2000, 10000), r, events = 0, cancelled = 0, completed = 0;
+	struct racer rc;
+	struct io_event ev[64];
+	struct iocb *cbs;
+	pthread_t t;
+	int p[2];
+	char buf[4096];
+
+	/* Poll then cancel at once, while another thread makes the pipe ready and we drain it:
+	 * every request must end exactly once, cancelled (res 0) or completed (POLLIN). */
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	rc.wfd = p[1];
+	atomic_store(&rc.stop, 0);
+	cbs = calloc(rounds, sizeof(*cbs));
+	ASSERT_NE(NULL, cbs);
+	ASSERT_EQ(0, pthread_create(&t, NULL, write_read_loop, &rc));
+	for (r = 0; r < rounds; r++) {
+		struct aiopoll_cancel cn = { .iocb = (unsigned long)&cbs[r] };
+		long n, k;
+
+		prep_poll(&cbs[r], p[0], POLLIN);
+		ASSERT_EQ(1, actx_submit1(self->c.fd, &cbs[r]));
+		ASSERT_EQ(-1, ioctl(self->c.fd, AIOPOLL_IOC_CANCEL, &cn));
+		ASSERT_TRUE(errno == EINPROGRESS || errno == EINVAL);
+		while (read(p[0], buf, sizeof(buf)) > 0)
+			;
+		n = actx_getevents(self->c.fd, 0, 64, ev, &(struct timespec){ 0, 0 });
+		for (k = 0; k < n; k++) {
+			if (ev[k].res == 0)
+				cancelled++;
+			else
+				completed++;
+		}
+		events += n > 0 ? n : 0;
+	}
+	atomic_store(&rc.stop, 1);
+	pthread_join(t, NULL);
+	while (events < rounds) {
+		long n = wait_events(self->c.fd, 1, 64, ev, 10000), k;
+
+		ASSERT_LT(0, n) TH_LOG("%ld of %ld events", events, rounds);
+		for (k = 0; k < n; k++) {
+			if (ev[k].res == 0)
+				cancelled++;
+			else
+				completed++;
+		}
+		events += n;
+	}
+	EXPECT_EQ(rounds, events);
+	EXPECT_EQ(0, wait_events(self->c.fd, 1, 64, ev, 100));
+	EXPECT_EQ(rounds, cancelled + completed);
+	free(cbs);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void scale(struct __test_metadata *_metadata, int ctx, int multishot)
+{
+	long npipes = stress_rounds(300, 5000), rounds = stress_rounds(10, 1000), r, i;
+	struct iocb *cbs = calloc(npipes, sizeof(*cbs));
+	struct iocb **list = calloc(npipes, sizeof(*list));
+	struct io_event *ev = calloc(npipes, sizeof(*ev));
+	int (*p)[2] = calloc(npipes, sizeof(*p));
+	struct rlimit rl = { npipes * 2 + 64, npipes * 2 + 64 };
+	char c;
+
+	ASSERT_TRUE(cbs && list && ev && p);
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+	for (i = 0; i < npipes; i++) {
+		ASSERT_EQ(0, pipe(p[i])) TH_LOG("pipe %ld: %s", i, strerror(errno));
+		prep_poll(&cbs[i], p[i][0], POLLIN);
+		cbs[i].aio_data = i;
+		if (multishot)
+			cbs[i].aio_flags = AIOPOLL_IOCB_FLAG_MULTISHOT;
+		list[i] = &cbs[i];
+	}
+	ASSERT_EQ(npipes, actx_submit(ctx, npipes, list));
+	for (r = 0; r < rounds; r++) {
+		long got = 0;
+
+		for (i = 0; i < npipes; i++)
+			ASSERT_EQ(1, write(p[i][1], "w", 1));
+		while (got < npipes) {
+			long n = wait_events(ctx, 1, npipes - got, ev + got, 10000);
+
+			ASSERT_LT(0, n) TH_LOG("round %ld: %ld of %ld", r, got, npipes);
+			got += n;
+		}
+		for (i = 0; i < npipes; i++) {
+			long id = ev[i].data;
+
+			ASSERT_LT(id, npipes);
+			EXPECT_TRUE(ev[i].res & POLLIN);
+			EXPECT_EQ(multishot ? AIOPOLL_POLL_MORE : 0, ev[i].res2);
+			ASSERT_EQ(1, read(p[id][0], &c, 1));
+		}
+		if (!multishot)
+			ASSERT_EQ(npipes, actx_submit(ctx, npipes, list));
+	}
+	for (i = 0; i < npipes; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	free(cbs);
+	free(list);
+	free(ev);
+	free(p);
+}
+
+TEST_F_TIMEOUT(stress, many_pipes_oneshot, 3600)
+{
+	scale(_metadata, self->c.fd, 0);
+}
+
+TEST_F_TIMEOUT(stress, many_pipes_multishot, 3600)
+{
+	scale(_metadata, self->c.fd, 1);
+}
+
+TEST_F_TIMEOUT(stress, close_context_with_polls_armed, 1800)
+{
+	long n = stress_rounds(1000, 5000), i;
+	struct iocb *cbs = calloc(n, sizeof(*cbs));
+	struct iocb **list = calloc(n, sizeof(*list));
+	int p[2];
+
+	ASSERT_TRUE(cbs && list);
+	ASSERT_EQ(0, pipe(p));
+	for (i = 0; i < n; i++) {
+		prep_poll(&cbs[i], p[0], POLLIN);
+		list[i] = &cbs[i];
+	}
+	ASSERT_EQ(n, actx_submit(self->c.fd, n, list));
+	actx_fini(&self->c);
+	/* The pipe works as before; the context is gone. */
+	ASSERT_EQ(1, write(p[1], "k", 1));
+	ASSERT_EQ(0, actx_init(&self->c, 8));
+	close(p[0]);
+	close(p[1]);
+	free(cbs);
+	free(list);
+}
+
+TEST_F_TIMEOUT(stress, exit_with_polls_armed, 1800)
+{
+	long rounds = stress_rounds(5, 50), r;
+
+	for (r = 0; r < rounds; r++) {
+		pid_t pid = fork();
+		int status;
+
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			struct iocb cbs[100], *list[100];
+			struct actx c;
+			int p[2], i;
+
+			if (pipe(p) || actx_init(&c, 128))
+				_exit(10);
+			for (i = 0; i < 100; i++) {
+				prep_poll(&cbs[i], i & 1 ? p[0] : p[1], i & 1 ? POLLIN : POLLPRI);
+				list[i] = &cbs[i];
+			}
+			if (actx_submit(c.fd, 100, list) != 100)
+				_exit(11);
+			_exit(0);
+		}
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFEXITED(status));
+		EXPECT_EQ(0, WEXITSTATUS(status));
+	}
+}
+
+TEST_HARNESS_MAIN
