@@ -169,6 +169,8 @@ pub(crate) struct Context {
     requests: Tracker,
     /// Unique id, shown in fdinfo.
     id: u64,
+    /// The process that opened the context (see `flush`).
+    owner_tgid: i32,
     /// The ring, set once by `AIOPOLL_IOC_SETUP` and freed with the context.
     ring: SetOnce<Ring>,
     #[pin]
@@ -237,6 +239,7 @@ impl Context {
             try_pin_init!(Self {
                 requests <- Tracker::new(),
                 id,
+                owner_tgid: sys::current_tgid(),
                 ring: SetOnce::new(),
                 setup_lock <- new_mutex!(()),
                 ring_lock <- new_mutex!(()),
@@ -257,17 +260,32 @@ impl Context {
         )
     }
 
-    /// Called on the last close of the file: waits for every request to end, then gives back
-    /// what the context reserved. The file's reference is dropped by the caller.
-    pub(crate) fn release(self: Arc<Self>) {
-        self.inner.lock().dead = true;
-        // Cancel every armed poll request (fs/aio's free_ioctx_users()); their work items
-        // complete them.
+    /// Called on every close of an fd of the context. When the process that owns the context
+    /// is exiting (its files are being closed), its armed poll requests are cancelled, as
+    /// fs/aio kills a process's contexts when its memory map goes away. This also breaks the
+    /// reference cycles polls can form: a poll holds a reference to the file it polls, so a
+    /// context polling its own fd, or two contexts polling each other, would otherwise keep
+    /// each other open forever.
+    pub(crate) fn flush(&self) {
+        if sys::current_exiting() && sys::current_tgid() == self.owner_tgid {
+            self.cancel_polls();
+        }
+    }
+
+    /// Cancels every armed poll request; their work items complete them.
+    fn cancel_polls(&self) {
         let mut active = self.active.lock();
         while let Some(req) = active.pop_front() {
             Request::poll_cancel(req.as_arc_borrow());
         }
-        drop(active);
+    }
+
+    /// Called on the last close of the file: waits for every request to end, then gives back
+    /// what the context reserved. The file's reference is dropped by the caller.
+    pub(crate) fn release(self: Arc<Self>) {
+        self.inner.lock().dead = true;
+        // Cancel every armed poll request, as fs/aio's free_ioctx_users() does.
+        self.cancel_polls();
         // Reads, writes and fsyncs run to completion, as in fs/aio: wait for all requests,
         // whose completions may still touch the context and, until the module is unloaded,
         // its code.

@@ -101,11 +101,10 @@ pub(crate) struct Request {
     data: u64,
     /// `io_event.obj`: the user address of the iocb.
     pub(crate) obj: u64,
-    /// `io_event.res` and `res2`. Written by the completion before it drops its role, read by
-    /// whoever drops the last role: `refs` orders the two (release/acquire), so relaxed
-    /// accesses suffice.
+    /// `io_event.res` (`res2` is always 0). Written by the completion before it drops its
+    /// role, read by whoever drops the last role: `refs` orders the two (release/acquire), so
+    /// relaxed accesses suffice.
     res: Atomic<i64>,
-    res2: Atomic<i64>,
     /// Signalled once when the event is posted (`IOCB_FLAG_RESFD`).
     eventfd: Option<EventFd>,
     /// The file the request operates on (`None` for `NOOP`).
@@ -163,7 +162,6 @@ impl Request {
                 data,
                 obj,
                 res: Atomic::new(0),
-                res2: Atomic::new(0),
                 eventfd,
                 file,
                 op,
@@ -212,7 +210,7 @@ impl Request {
                 data: this.data,
                 obj: this.obj,
                 res: this.res.load(Relaxed),
-                res2: this.res2.load(Relaxed),
+                res2: 0,
             };
             this.ctx.post(&event);
             if let Some(eventfd) = &this.eventfd {

@@ -28,6 +28,16 @@ unsigned int aiopoll_num_possible_cpus(void)
 	return num_possible_cpus();
 }
 
+int aiopoll_current_tgid(void)
+{
+	return task_tgid_nr(current);
+}
+
+bool aiopoll_current_exiting(void)
+{
+	return current->flags & PF_EXITING;
+}
+
 bool aiopoll_file_readable(struct file *file)
 {
 	return file->f_mode & FMODE_READ;

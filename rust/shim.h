@@ -20,6 +20,10 @@ struct vm_operations_struct;
 
 unsigned int aiopoll_num_possible_cpus(void);
 
+/* The current thread group and whether the current task is exiting. */
+int aiopoll_current_tgid(void);
+bool aiopoll_current_exiting(void);
+
 /* File properties fs/aio checks before submitting. */
 bool aiopoll_file_readable(struct file *file);
 bool aiopoll_file_writable(struct file *file);

@@ -66,6 +66,8 @@ mod shim {
 
     extern "C" {
         pub(super) fn aiopoll_num_possible_cpus() -> c_uint;
+        pub(super) fn aiopoll_current_tgid() -> c_int;
+        pub(super) fn aiopoll_current_exiting() -> bool;
         pub(super) fn aiopoll_file_readable(file: *mut file) -> bool;
         pub(super) fn aiopoll_file_writable(file: *mut file) -> bool;
         pub(super) fn aiopoll_file_has_read_iter(file: *mut file) -> bool;
@@ -161,6 +163,18 @@ mod shim {
 pub(crate) fn num_possible_cpus() -> u32 {
     // SAFETY: No preconditions.
     unsafe { shim::aiopoll_num_possible_cpus() }
+}
+
+/// The thread-group id (process id) of the current task.
+pub(crate) fn current_tgid() -> i32 {
+    // SAFETY: No preconditions.
+    unsafe { shim::aiopoll_current_tgid() }
+}
+
+/// Whether the current task is exiting (`PF_EXITING`).
+pub(crate) fn current_exiting() -> bool {
+    // SAFETY: No preconditions.
+    unsafe { shim::aiopoll_current_exiting() }
 }
 
 /// Reads a relative `struct __kernel_timespec` from user address `uts`, in nanoseconds.

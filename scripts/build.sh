@@ -4,7 +4,8 @@
 #
 #   scripts/build.sh module      aiopoll.ko (against $KDIR, or the cached test kernel)
 #   scripts/build.sh selftests   static selftest binaries in build/selftests/
-#   scripts/build.sh payload     module + selftests staged in build/vm/payload/; prints its path
+#   scripts/build.sh payload     module + selftests staged in a new build/vm/payload.XXXXXX/
+#                                (scripts/vm.sh removes it after the run); prints its path
 #   scripts/build.sh kdir        print the kernel build directory in use
 #   scripts/build.sh clippy      rebuild the module's Rust with clippy (kbuild's CLIPPY=1)
 #   scripts/build.sh fmt [--check]  rustfmt the crate (rust/aiopoll.rs and its modules)
@@ -78,8 +79,10 @@ selftests() {
 payload() {
 	local k p
 	k=$(kdir)
-	p=$BUILD/vm/payload
-	rm -rf "$p"
+	mkdir -p "$BUILD/vm"
+	# One directory per run, so that runs (and their 9p mounts) never share one.
+	p=$(mktemp -d "$BUILD/vm/payload.XXXXXX")
+	chmod 755 "$p"
 	mkdir -p "$p/bin"
 	cp "$AIOPOLL_TOP/aiopoll.ko" "$p/"
 	# Modules of the kernel itself that tests load (null_blk and its dependency configfs,

@@ -66,7 +66,11 @@ initramfs() {
 
 printf '%s\n' "$cmd" >"$payload/cmd"
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+# A payload staged by scripts/build.sh for this run goes away with it.
+case "$payload" in
+"$AIOPOLL_TOP"/build/vm/payload.*) trap 'rm -f "$out"; rm -rf "$payload"' EXIT ;;
+*) trap 'rm -f "$out"' EXIT ;;
+esac
 args=(-m 2G -smp 2 -display none -monitor none -no-reboot -nodefaults
 	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$(initramfs)"
 	-serial "file:$klog" -serial "file:$out"

@@ -465,7 +465,6 @@ TEST_F(ctx, submit_errors_match_fs_aio)
 TEST_F(ctx, ioprio_permission_as_fs_aio)
 {
 	pid_t pid = fork();
-	int status;
 
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -486,9 +485,7 @@ TEST_F(ctx, ioprio_permission_as_fs_aio)
 			_exit(11);
 		_exit(_metadata->exit_code ? 12 : 0);
 	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, child_exit_status(pid));
 }
 
 TEST_F(ctx, direct_io_on_regular_file)
@@ -783,7 +780,6 @@ TEST_F(ctx, fdinfo_counts)
 TEST_F(ctx, fork_child_cannot_use_context)
 {
 	pid_t pid = fork();
-	int status;
 
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -806,9 +802,7 @@ TEST_F(ctx, fork_child_cannot_use_context)
 				_exit(13);
 		_exit(0);
 	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, child_exit_status(pid));
 }
 
 TEST(events_limit_across_contexts)
@@ -885,7 +879,6 @@ TEST_F_TIMEOUT(stress, close_and_exit_with_requests_in_flight, 1200)
 
 	for (r = 0; r < rounds; r++) {
 		pid_t pid = fork();
-		int status;
 
 		ASSERT_LE(0, pid);
 		if (pid == 0) {
@@ -913,9 +906,7 @@ TEST_F_TIMEOUT(stress, close_and_exit_with_requests_in_flight, 1200)
 				actx_fini(&c);
 			_exit(0);
 		}
-		ASSERT_EQ(pid, waitpid(pid, &status, 0));
-		ASSERT_TRUE(WIFEXITED(status));
-		EXPECT_EQ(0, WEXITSTATUS(status));
+		EXPECT_EQ(0, child_exit_status(pid));
 	}
 }
 

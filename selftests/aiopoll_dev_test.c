@@ -168,7 +168,6 @@ TEST(fdinfo)
 TEST(unprivileged_open)
 {
 	pid_t pid = fork();
-	int status;
 
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -184,9 +183,7 @@ TEST(unprivileged_open)
 			_exit(12);
 		_exit(close(fd) ? 13 : 0);
 	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, child_exit_status(pid));
 }
 
 struct opener {

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,16 @@ static inline long stress_rounds(long quick, long full)
 	const char *s = getenv("AIOPOLL_STRESS");
 
 	return s && !strcmp(s, "full") ? full : quick;
+}
+
+/* Waits for child `pid`: its exit status, or -1 if it did not exit normally. */
+static inline int child_exit_status(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
 }
 
 static inline int aiopoll_open(void)
