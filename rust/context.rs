@@ -183,6 +183,10 @@ pub(crate) struct Context {
     /// `active_reqs` under `ctx_lock`). Poll wake-ups only ever `try_lock` it.
     #[pin]
     pub(crate) active: SpinLockIrq<List<Request>>,
+    /// Polled reads and writes (`RWF_HIPRI`) issued and not yet completed: they complete
+    /// only when someone polls the device for them (`iopoll_once`).
+    #[pin]
+    pub(crate) iopoll: SpinLockIrq<List<Request, 1>>,
     /// Woken on every posted event and dropped request: waiters of GETEVENTS, `release`, and
     /// pollers of the context file.
     #[pin]
@@ -254,6 +258,7 @@ impl Context {
                     map_addr: 0,
                 }),
                 active <- new_spinlock_irq!(List::new(), "Context::active"),
+                iopoll <- new_spinlock_irq!(List::new(), "Context::iopoll"),
                 wait <- WaitQueue::new(c_str!("aiopoll_ctx_wait"), static_lock_class!()),
             }),
             GFP_KERNEL,
@@ -286,6 +291,10 @@ impl Context {
         self.inner.lock().dead = true;
         // Cancel every armed poll request, as fs/aio's free_ioctx_users() does.
         self.cancel_polls();
+        // Polled I/O completes only when polled for: poll until none is left.
+        while self.iopoll_once() {
+            sys::cond_resched();
+        }
         // Reads, writes and fsyncs run to completion, as in fs/aio: wait for all requests,
         // whose completions may still touch the context and, until the module is unloaded,
         // its code.
@@ -319,7 +328,10 @@ impl Context {
             let version = uapi::Version {
                 major: uapi::ABI_MAJOR,
                 minor: uapi::ABI_MINOR,
-                features: uapi::FEAT_CONTEXT | uapi::FEAT_SIGMASK | uapi::FEAT_POLL,
+                features: uapi::FEAT_CONTEXT
+                    | uapi::FEAT_SIGMASK
+                    | uapi::FEAT_POLL
+                    | uapi::FEAT_HIPRI,
             };
             write_user(arg, &version)?;
             return Ok(0);
@@ -511,10 +523,8 @@ impl Context {
         )?;
         let op = match op {
             uapi::cmd::PREAD | uapi::cmd::PWRITE | uapi::cmd::PREADV | uapi::cmd::PWRITEV => {
-                if iocb.aio_rw_flags & uapi::RWF_HIPRI != 0 {
-                    return Err(EOPNOTSUPP);
-                }
                 Op::Rw(RwArgs {
+                    hipri: iocb.aio_rw_flags & uapi::RWF_HIPRI != 0,
                     write: op == uapi::cmd::PWRITE || op == uapi::cmd::PWRITEV,
                     vectored: op == uapi::cmd::PREADV || op == uapi::cmd::PWRITEV,
                     buf: iocb.aio_buf,
@@ -601,6 +611,19 @@ impl Context {
         inner.refill(ring);
         drop(inner);
         self.wait.wake_all();
+    }
+
+    /// Polls the device for the oldest polled read or write, which also completes the others
+    /// on its queue; returns false when none is pending. Called in process context.
+    fn iopoll_once(&self) -> bool {
+        let front = self.iopoll.lock().iter().next().map(Arc::from);
+        match front {
+            Some(req) => {
+                req.iopoll();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Posts an extra event of a multishot request, which needs a free slot of its own;
@@ -698,6 +721,11 @@ impl Context {
                 }
             })
         };
+        // With polled I/O pending, every call polls the device at least once, so a call that
+        // does not wait (min_nr 0 or a zero timeout) is how a ring reaper drives polling.
+        if !self.iopoll.lock().is_empty() {
+            self.iopoll_once();
+        }
         let mut got: i64 = 0;
         loop {
             let dst = args
@@ -711,6 +739,16 @@ impl Context {
             let remaining = left(&start);
             if got >= args.min_nr || remaining == Some(0) {
                 return Ok(got as isize);
+            }
+            if !self.iopoll.lock().is_empty() {
+                // Polled I/O pending: spin on the device instead of sleeping (its completions
+                // come from our polling), until min_nr, the deadline, or a signal.
+                if kernel::current!().signal_pending() {
+                    return Ok(got as isize);
+                }
+                self.iopoll_once();
+                sys::cond_resched();
+                continue;
             }
             let end = self.wait.wait_interruptible(remaining, || {
                 let tail = self.inner.lock().tail;

@@ -132,6 +132,12 @@ pub(crate) struct Request {
     links: ListLinks<0>,
     #[pin]
     links_track: AtomicTracker<0>,
+    /// Polled reads and writes: links of the context's list of I/O to poll for
+    /// (`Context::iopoll`).
+    #[pin]
+    iopoll_links: ListLinks<1>,
+    #[pin]
+    iopoll_track: AtomicTracker<1>,
 }
 
 kernel::list::impl_list_arc_safe! {
@@ -139,6 +145,12 @@ kernel::list::impl_list_arc_safe! {
 }
 kernel::list::impl_list_item! {
     impl ListItem<0> for Request { using ListLinks { self.links }; }
+}
+kernel::list::impl_list_arc_safe! {
+    impl ListArcSafe<1> for Request { tracked_by iopoll_track: AtomicTracker<1>; }
+}
+kernel::list::impl_list_item! {
+    impl ListItem<1> for Request { using ListLinks { self.iopoll_links }; }
 }
 
 impl_has_work! {
@@ -173,6 +185,8 @@ impl Request {
                 self_ref <- kernel::new_spinlock_irq!(None, "Request::self_ref"),
                 links <- ListLinks::new(),
                 links_track <- AtomicTracker::new(),
+                iopoll_links <- ListLinks::new(),
+                iopoll_track <- AtomicTracker::new(),
             }),
             GFP_KERNEL,
         )
@@ -185,7 +199,17 @@ impl Request {
         match &this.op {
             Op::Rw(args) => {
                 let file = this.file.as_ref().ok_or(EBADF)?;
-                sys::rw_submit(&this, &this.io, file, args)?;
+                if args.hipri {
+                    // On the context's list before it is issued, so a completion always finds
+                    // it there to take it off.
+                    let listed =
+                        ListArc::<Self, 1>::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
+                    this.ctx.iopoll.lock().push_back(listed);
+                }
+                if let Err(e) = sys::rw_submit(&this, &this.io, file, args) {
+                    drop(this.unlist_iopoll());
+                    return Err(e);
+                }
             }
             Op::Fsync { .. } => {
                 sys::workqueue()?.enqueue(this.clone()).map_err(|_| EBUSY)?;
@@ -225,7 +249,9 @@ unsafe impl RwOwner for Request {
     const RW_IO_OFFSET: usize = core::mem::offset_of!(Request, io);
 
     fn rw_done(this: Arc<Self>, res: i64) {
+        let listed = this.unlist_iopoll();
         Self::complete(this, res);
+        drop(listed);
     }
 }
 
@@ -241,6 +267,20 @@ impl WorkItem for Request {
             _ => i64::from(EINVAL.to_errno()),
         };
         Self::complete(this, res);
+    }
+}
+
+impl Request {
+    /// Takes a polled read or write off the context's `iopoll` list, if it is there.
+    fn unlist_iopoll(&self) -> Option<ListArc<Self, 1>> {
+        let mut iopoll = self.ctx.iopoll.lock();
+        // SAFETY: A request is only ever put on its own context's `iopoll` list.
+        unsafe { iopoll.remove(self) }
+    }
+
+    /// Polls the device for this polled read or write (see `Context::iopoll_once`).
+    pub(crate) fn iopoll(&self) -> bool {
+        self.io.iopoll()
     }
 }
 

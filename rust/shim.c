@@ -4,6 +4,7 @@
  * aio_setup_rw, aio_read, aio_write, aio_complete_rw) so that aiopoll behaves as fs/aio does
  * for the same iocb.
  */
+#include <linux/blkdev.h>
 #include <linux/cpumask.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
@@ -104,8 +105,26 @@ static int aiopoll_ioprio_check_cap(int ioprio)
 	return 0;
 }
 
+/*
+ * Whether polled I/O (IOCB_HIPRI) can work on the kiocb's file: O_DIRECT, a file with
+ * ->iopoll, and for a block device, a queue with poll queues (io_uring's IOPOLL requirements,
+ * plus the last, so that a device without poll queues is refused instead of silently
+ * completing by interrupt).
+ */
+static bool aiopoll_can_iopoll(struct kiocb *kiocb)
+{
+	struct file *file = kiocb->ki_filp;
+	struct inode *inode = file_inode(file);
+
+	if (!(kiocb->ki_flags & IOCB_DIRECT) || !file->f_op->iopoll)
+		return false;
+	if (S_ISBLK(inode->i_mode))
+		return bdev_get_queue(file_bdev(file))->limits.features & BLK_FEAT_POLL;
+	return true;
+}
+
 int aiopoll_kiocb_prep(struct kiocb *kiocb, int rw_flags, bool write, bool has_ioprio,
-		       int ioprio)
+		       int ioprio, bool hipri)
 {
 	int ret;
 
@@ -115,12 +134,35 @@ int aiopoll_kiocb_prep(struct kiocb *kiocb, int rw_flags, bool write, bool has_i
 			return ret;
 		kiocb->ki_ioprio = ioprio;
 	}
-	/* Polled I/O (RWF_HIPRI) is refused by the caller until aiopoll polls for it. */
 	ret = kiocb_set_rw_flags(kiocb, (__force rwf_t)rw_flags, write ? WRITE : READ);
 	if (ret)
 		return ret;
-	kiocb->ki_flags &= ~IOCB_HIPRI;
+	if (!hipri) {
+		/* fs/aio: nobody is going to poll for this I/O. */
+		kiocb->ki_flags &= ~IOCB_HIPRI;
+		return 0;
+	}
+	if (!aiopoll_can_iopoll(kiocb))
+		return -EOPNOTSUPP;
+	/* Polled: iocb_bio_iopoll() finds the bio through ->private. */
+	kiocb->ki_flags |= IOCB_HIPRI;
+	kiocb->private = NULL;
 	return 0;
+}
+
+/*
+ * Polls the device for a polled kiocb's completion (and others on the same queue), with no
+ * completion batch, so the driver completes requests directly (ki_complete runs inside).
+ * Returns how many completions were found.
+ */
+int aiopoll_kiocb_iopoll(struct kiocb *kiocb)
+{
+	return kiocb->ki_filp->f_op->iopoll(kiocb, NULL, 0);
+}
+
+void aiopoll_cond_resched(void)
+{
+	cond_resched();
 }
 
 int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec **iovec,

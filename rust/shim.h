@@ -35,7 +35,9 @@ bool aiopoll_file_has_fsync(struct file *file);
 void aiopoll_kiocb_init(struct kiocb *kiocb, struct file *file, loff_t pos,
 			void (*complete)(struct kiocb *kiocb, long ret));
 int aiopoll_kiocb_prep(struct kiocb *kiocb, int rw_flags, bool write, bool has_ioprio,
-		       int ioprio);
+		       int ioprio, bool hipri);
+int aiopoll_kiocb_iopoll(struct kiocb *kiocb);
+void aiopoll_cond_resched(void);
 int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec **iovec,
 		   struct iov_iter *iter);
 int aiopoll_rw_verify(struct kiocb *kiocb, struct iov_iter *iter, bool write);

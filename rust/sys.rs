@@ -85,7 +85,10 @@ mod shim {
             write: bool,
             has_ioprio: bool,
             ioprio: c_int,
+            hipri: bool,
         ) -> c_int;
+        pub(super) fn aiopoll_kiocb_iopoll(kiocb: *mut kiocb) -> c_int;
+        pub(super) fn aiopoll_cond_resched();
         pub(super) fn aiopoll_import(
             write: bool,
             buf: u64,
@@ -545,6 +548,8 @@ pub(crate) struct RwArgs {
     pub(crate) offset: i64,
     pub(crate) rw_flags: i32,
     pub(crate) ioprio: Option<i16>,
+    /// Polled I/O (`RWF_HIPRI`): completes only when someone calls [`RwIo::iopoll`].
+    pub(crate) hipri: bool,
 }
 
 /// A `struct kiocb` embedded in a request, for reads and writes issued to another file.
@@ -562,6 +567,21 @@ impl RwIo {
     pub(crate) fn new() -> Self {
         Self(Opaque::zeroed())
     }
+
+    /// Polls the device for this polled (`hipri`) I/O, which must have been issued by
+    /// [`rw_submit`] and not have completed yet; its completion (and others on the same queue)
+    /// may run inside. Returns whether something completed.
+    pub(crate) fn iopoll(&self) -> bool {
+        // SAFETY: The caller keeps the owner (and so the kiocb and its file) alive, and only
+        // polls an issued, not yet completed kiocb.
+        unsafe { shim::aiopoll_kiocb_iopoll(self.0.get()) > 0 }
+    }
+}
+
+/// Gives the CPU away if another task needs it (`cond_resched()`).
+pub(crate) fn cond_resched() {
+    // SAFETY: Called from process context without spinlocks held.
+    unsafe { shim::aiopoll_cond_resched() }
 }
 
 /// An object, kept in an [`Arc`], that embeds an [`RwIo`] and wants to know when its I/O ends.
@@ -622,6 +642,7 @@ pub(crate) fn rw_submit<T: RwOwner>(
             args.write,
             args.ioprio.is_some(),
             c_int::from(args.ioprio.unwrap_or(0)),
+            args.hipri,
         )
     })?;
     if args.write {

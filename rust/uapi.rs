@@ -25,7 +25,7 @@ use kernel::{
 /// `AIOPOLL_ABI_MAJOR`.
 pub(crate) const ABI_MAJOR: u32 = 1;
 /// `AIOPOLL_ABI_MINOR`.
-pub(crate) const ABI_MINOR: u32 = 3;
+pub(crate) const ABI_MINOR: u32 = 4;
 /// `AIOPOLL_IOC_MAGIC`.
 pub(crate) const IOC_MAGIC: u32 = 0xA9;
 /// `AIOPOLL_FEAT_CONTEXT`.
@@ -34,6 +34,8 @@ pub(crate) const FEAT_CONTEXT: u64 = 1 << 0;
 pub(crate) const FEAT_SIGMASK: u64 = 1 << 1;
 /// `AIOPOLL_FEAT_POLL`.
 pub(crate) const FEAT_POLL: u64 = 1 << 2;
+/// `AIOPOLL_FEAT_HIPRI`.
+pub(crate) const FEAT_HIPRI: u64 = 1 << 3;
 
 /// `AIOPOLL_RING_MAGIC` (fs/aio's `AIO_RING_MAGIC`).
 pub(crate) const RING_MAGIC: u32 = 0xa10a10a1;
@@ -68,7 +70,7 @@ pub(crate) const IOCB_FLAGS: u32 = IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO | IOCB_FLA
 pub(crate) const POLL_MORE: i64 = 1;
 /// `KIOCB_KEY` of fs/aio: the value written to `aio_key` on submission.
 pub(crate) const KIOCB_KEY: u32 = 0;
-/// `RWF_HIPRI` of `<linux/fs.h>`: polled I/O, refused until aiopoll polls for it.
+/// `RWF_HIPRI` of `<linux/fs.h>`: polled I/O.
 pub(crate) const RWF_HIPRI: i32 = 0x1;
 
 /// Implements the kernel's `FromBytes` and `AsBytes` for a `repr(C)` struct of integers.

@@ -14,6 +14,12 @@ klog=$AIOPOLL_TOP/build/vm/check-kernel.log
 stress=${STRESS:-quick}
 case "$stress" in quick|full) ;; *) die "STRESS must be quick or full" ;; esac
 
+# An NVMe disk with a poll queue, for the polled-I/O tests (sparse, made once).
+nvme=$AIOPOLL_TOP/build/vm/nvme.img
+[ -f "$nvme" ] || truncate -s 64M "$nvme"
+export AIOPOLL_QEMU_ARGS="${AIOPOLL_QEMU_ARGS:-} -drive file=$nvme,if=none,id=nvm,format=raw -device nvme,serial=aiopoll0,drive=nvm"
+export AIOPOLL_APPEND="${AIOPOLL_APPEND:-} nvme.poll_queues=1"
+
 set +e
 "$AIOPOLL_TOP/scripts/vm.sh" --payload "$payload" --kernel "$("$B" kdir)" \
 	--timeout "${TIMEOUT:-1500}" --log "$klog" --out "$out" -- \

@@ -449,7 +449,7 @@ TEST_F(ctx, submit_errors_match_fs_aio)
 	cb.aio_reqprio = (2 << 13) | 4;
 	EXPECT_EQ(1, diff_submit(_metadata, self->c.fd, &cb));
 
-	/* aiopoll's own refusals: unknown aio_flags bits, and RWF_HIPRI until it polls. */
+	/* aiopoll's own refusals: unknown aio_flags bits, RWF_HIPRI without O_DIRECT. */
 	prep_rw(&cb, IOCB_CMD_PREAD, self->file, buf, sizeof(buf), 0);
 	cb.aio_flags = 1 << 5;
 	EXPECT_EQ(-1, actx_submit1(self->c.fd, &cb));

@@ -4,15 +4,24 @@
 # unloads and reloads the module). Each test binary prints TAP; the host counts the results.
 # Exit status: 0 when every binary exited 0.
 dir=$(dirname "$0")
-tests="aiopoll_dev_test aiopoll_ctx_test aiopoll_signal_test aiopoll_poll_test aiopoll_unload_test"
+tests="aiopoll_dev_test aiopoll_ctx_test aiopoll_signal_test aiopoll_poll_test aiopoll_iopoll_test aiopoll_unload_test"
 [ -n "$AIOPOLL_TESTS" ] && tests=$AIOPOLL_TESTS
 status=0
 # A memory-backed null block device for the O_DIRECT tests (the real block layer).
+# nullb0: with a poll queue (polled I/O); nullb1, made through configfs: without one.
 mods=$dir/../modules
 if [ -f "$mods/null_blk.ko" ] && [ ! -e /dev/nullb0 ]; then
 	{ [ -d /sys/module/configfs ] || insmod "$mods/configfs.ko"; } &&
-		insmod "$mods/null_blk.ko" nr_devices=1 gb=1 memory_backed=1 ||
+		insmod "$mods/null_blk.ko" nr_devices=1 gb=1 memory_backed=1 poll_queues=1 ||
 		echo "# null_blk did not load; block tests will skip"
+	if [ -e /dev/nullb0 ]; then
+		mkdir -p /sys/kernel/config
+		mount -t configfs none /sys/kernel/config 2>/dev/null
+		n=/sys/kernel/config/nullb/nullb1
+		mkdir "$n" && echo 0 > "$n/poll_queues" && echo 1 > "$n/memory_backed" &&
+			echo 64 > "$n/size" && echo 1 > "$n/power" ||
+			echo "# nullb1 could not be made; its test will skip"
+	fi
 fi
 for t in $tests; do
 	echo "# selftest: $t"

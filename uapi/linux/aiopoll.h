@@ -25,7 +25,7 @@
  * flags are added. Feature bits say which optional parts this module has.
  */
 #define AIOPOLL_ABI_MAJOR	1
-#define AIOPOLL_ABI_MINOR	3
+#define AIOPOLL_ABI_MINOR	4
 
 /* ioctl type byte (unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst). */
 #define AIOPOLL_IOC_MAGIC	0xA9
@@ -34,8 +34,9 @@
 #define AIOPOLL_FEAT_CONTEXT	(1ULL << 0)	/* ring, submit, getevents, cancel (ABI 1.1) */
 #define AIOPOLL_FEAT_SIGMASK	(1ULL << 1)	/* getevents swaps the signal mask (ABI 1.2) */
 #define AIOPOLL_FEAT_POLL	(1ULL << 2)	/* IOCB_CMD_POLL, cancel, multishot (ABI 1.3) */
-#define AIOPOLL_FEATURES	\
-	(AIOPOLL_FEAT_CONTEXT | AIOPOLL_FEAT_SIGMASK | AIOPOLL_FEAT_POLL)	/* all known */
+#define AIOPOLL_FEAT_HIPRI	(1ULL << 3)	/* polled block I/O with RWF_HIPRI (ABI 1.4) */
+#define AIOPOLL_FEATURES	(AIOPOLL_FEAT_CONTEXT | AIOPOLL_FEAT_SIGMASK | \
+				 AIOPOLL_FEAT_POLL | AIOPOLL_FEAT_HIPRI)	/* all known */
 
 /**
  * struct aiopoll_version - answer of %AIOPOLL_IOC_VERSION
