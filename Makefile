@@ -11,11 +11,17 @@
 # `make help` lists everything.
 
 # Passed to the scripts through the environment.
-export KDIR LLVM RUN SHARE STRESS TIMEOUT TESTS
+export KDIR LLVM SHARE STRESS TIMEOUT TESTS RUNS BENCH_SECONDS
+
+# The command of vm-run, exactly as given: make must not expand the $ in it, nor must the
+# host shell; it reaches vm.sh through the environment.
+AIOPOLL_RUN := $(value RUN)
+export AIOPOLL_RUN
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: all module selftests run check vm-run kernel kernel-perf fmt fmt-check lint clean help
+.PHONY: all module selftests run check vm-run kernel kernel-perf bench-iopoll fmt fmt-check lint \
+	clean help
 
 all: module selftests
 
@@ -32,16 +38,20 @@ check:
 	@$(SCRIPTS)/check.sh
 
 vm-run: module
-	@test -n "$(RUN)" || { echo "usage: make vm-run RUN='<shell command>' [SHARE=/abs/dir]"; exit 2; }
+	@test -n "$$AIOPOLL_RUN" || { echo "usage: make vm-run RUN='<shell command>' [SHARE=/abs/dir]"; exit 2; }
 	@$(SCRIPTS)/vm.sh --payload "$$($(SCRIPTS)/build.sh payload)" \
 		--kernel "$$($(SCRIPTS)/build.sh kdir)" $(if $(SHARE),--share "$(SHARE)") \
-		--timeout $(or $(TIMEOUT),1200) -- "$(RUN)"
+		--timeout $(or $(TIMEOUT),1200) -- "$$AIOPOLL_RUN"
 
 kernel:
 	@$(SCRIPTS)/kernel.sh build test
 
 kernel-perf:
 	@$(SCRIPTS)/kernel.sh build perf
+
+# Polled I/O benchmark (not a test): aiopoll HIPRI, aiopoll, fs/aio, io_uring IOPOLL.
+bench-iopoll:
+	@$(SCRIPTS)/bench-iopoll.sh
 
 fmt:
 	@$(SCRIPTS)/build.sh fmt
@@ -59,4 +69,4 @@ clean:
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
-	@echo "Other targets: module selftests kernel kernel-perf fmt fmt-check lint clean"
+	@echo "Other targets: module selftests kernel kernel-perf bench-iopoll fmt fmt-check lint clean"
