@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * 4 KiB random reads on an O_DIRECT block device at a fixed queue depth, for a fixed time,
+ * through one of four engines; prints one line: engine qd iops p50_us p99_us.
+ *
+ *   iopoll_bench ENGINE DEVICE QD SECONDS
+ *   ENGINE: aiopoll-hipri | aiopoll | libaio | uring-iopoll
+ *
+ * Every engine does the same work: keep QD reads in flight, reap at least one completion at
+ * a time with the engine's own wait call, resubmit, and time each read from submission to
+ * reaping.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <linux/aiopoll.h>
+
+#include "bench.h"
+
+/* Wall time, for the run's length and the IOPS. */
+double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Latencies are measured in TSC ticks: the guest's clock sources tick in jiffies under
+ * software emulation, far too coarse; the ticks are converted with the rate measured over
+ * the whole run.
+ */
+double ticks(void)
+{
+	return (double)__rdtsc();
+}
+
+static unsigned long long rnd_state = 88172645463325252ULL;
+
+long long rnd_offset(long long blocks)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return (long long)(rnd_state % blocks) * BS;
+}
+
+double start[MAXQD];
+static double *lat;
+static long nlat, maxlat;
+
+void record(double us)
+{
+	if (nlat < maxlat)
+		lat[nlat++] = us;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void die(const char *what)
+{
+	fprintf(stderr, "iopoll_bench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	const char *engine, *dev;
+	int qd, fd, i;
+	double secs, t0, end, tick0, wall0;
+	long long blocks, done = 0;
+	char *buf;
+
+	if (argc != 5) {
+		fprintf(stderr, "usage: iopoll_bench ENGINE DEVICE QD SECONDS\n");
+		return 2;
+	}
+	engine = argv[1];
+	dev = argv[2];
+	qd = atoi(argv[3]);
+	secs = atof(argv[4]);
+	if (qd < 1 || qd > MAXQD)
+		return 2;
+	fd = open(dev, O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		die(dev);
+	blocks = lseek(fd, 0, SEEK_END) / BS;
+	if (blocks <= 0)
+		die("size");
+	if (posix_memalign((void **)&buf, BS, (size_t)qd * BS))
+		die("memory");
+	maxlat = 20 * 1000 * 1000;
+	lat = malloc(maxlat * sizeof(*lat));
+	if (!lat)
+		die("memory");
+	wall0 = now();
+	tick0 = ticks();
+
+	if (!strncmp(engine, "aiopoll", 7)) {
+		int hipri = !strcmp(engine, "aiopoll-hipri");
+		struct aiopoll_setup s = { .nr_events = qd };
+		struct iocb cbs[MAXQD], *list[1];
+		struct io_event ev[MAXQD];
+		int ctx = open(AIOPOLL_DEVICE_PATH, O_RDWR);
+
+		if (ctx < 0 || ioctl(ctx, AIOPOLL_IOC_SETUP, &s))
+			die("aiopoll");
+		t0 = now();
+		end = t0 + secs;
+		for (i = 0; i < qd; i++) {
+			struct aiopoll_submit sub = { 1, (unsigned long)list };
+
+			memset(&cbs[i], 0, sizeof(cbs[i]));
+			cbs[i].aio_lio_opcode = IOCB_CMD_PREAD;
+			cbs[i].aio_fildes = fd;
+			cbs[i].aio_buf = (unsigned long)(buf + i * BS);
+			cbs[i].aio_nbytes = BS;
+			cbs[i].aio_offset = rnd_offset(blocks);
+			cbs[i].aio_rw_flags = hipri ? RWF_HIPRI : 0;
+			cbs[i].aio_data = i;
+			list[0] = &cbs[i];
+			start[i] = ticks();
+			if (ioctl(ctx, AIOPOLL_IOC_SUBMIT, &sub) != 1)
+				die("submit");
+		}
+		while (now() < end) {
+			struct aiopoll_getevents g = { 1, qd, (unsigned long)ev };
+			long n = ioctl(ctx, AIOPOLL_IOC_GETEVENTS, &g), k;
+			double t = ticks();
+
+			if (n < 0)
+				die("getevents");
+			for (k = 0; k < n; k++) {
+				struct aiopoll_submit sub = { 1, (unsigned long)list };
+				int j = ev[k].data;
+
+				if (ev[k].res != BS)
+					die("read");
+				record(t - start[j]);
+				done++;
+				cbs[j].aio_offset = rnd_offset(blocks);
+				list[0] = &cbs[j];
+				start[j] = ticks();
+				if (ioctl(ctx, AIOPOLL_IOC_SUBMIT, &sub) != 1)
+					die("submit");
+			}
+		}
+		end = now();
+		close(ctx);	/* polls out what is in flight */
+	} else if (!strcmp(engine, "libaio")) {
+		t0 = now();
+		end = bench_libaio(fd, qd, t0 + secs, blocks, buf, &done);
+	} else if (!strcmp(engine, "uring-iopoll")) {
+		struct io_uring ring;
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_queue_init(qd, &ring, IORING_SETUP_IOPOLL))
+			die("io_uring_queue_init");
+		t0 = now();
+		end = t0 + secs;
+		for (i = 0; i < qd; i++) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+			io_uring_prep_read(sqe, fd, buf + i * BS, BS, rnd_offset(blocks));
+			io_uring_sqe_set_data64(sqe, i);
+			start[i] = ticks();
+			if (io_uring_submit(&ring) != 1)
+				die("submit");
+		}
+		while (now() < end) {
+			unsigned head, n = 0;
+			double t;
+
+			if (io_uring_wait_cqe(&ring, &cqe))
+				die("wait");
+			t = ticks();
+			io_uring_for_each_cqe(&ring, head, cqe) {
+				int j = io_uring_cqe_get_data64(cqe);
+				struct io_uring_sqe *sqe;
+
+				if (cqe->res != BS)
+					die("read");
+				record(t - start[j]);
+				done++;
+				n++;
+				sqe = io_uring_get_sqe(&ring);
+				io_uring_prep_read(sqe, fd, buf + j * BS, BS, rnd_offset(blocks));
+				io_uring_sqe_set_data64(sqe, j);
+				start[j] = ticks();
+			}
+			io_uring_cq_advance(&ring, n);
+			if (io_uring_submit(&ring) != (int)n)
+				die("submit");
+		}
+		end = now();
+		io_uring_queue_exit(&ring);
+	} else {
+		fprintf(stderr, "iopoll_bench: unknown engine %s\n", engine);
+		return 2;
+	}
+	{
+		double us_per_tick = (now() - wall0) * 1e6 / (ticks() - tick0);
+
+		qsort(lat, nlat, sizeof(*lat), cmp);
+		printf("%s %d %.0f %.2f %.2f\n", engine, qd, done / (end - t0),
+		       nlat ? lat[nlat / 2] * us_per_tick : 0,
+		       nlat ? lat[nlat * 99 / 100] * us_per_tick : 0);
+	}
+	return 0;
+}
