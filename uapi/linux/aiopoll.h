@@ -160,6 +160,12 @@ struct aiopoll_cancel {
 #define AIOPOLL_IOCB_FLAG_MULTISHOT	(1 << 16)
 #define AIOPOLL_POLL_MORE		1
 
+/*
+ * RWF_HIPRI in aio_rw_flags (AIOPOLL_FEAT_HIPRI): polled I/O on an O_DIRECT file of a device
+ * with poll queues (else EOPNOTSUPP). It completes only when polled: AIOPOLL_IOC_GETEVENTS
+ * polls the device on every call while such I/O is pending, and spins instead of sleeping.
+ */
+
 /* struct iocb aio_flags that aiopoll takes; any other bit is refused with EINVAL. */
 #define AIOPOLL_IOCB_FLAGS	(IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO | AIOPOLL_IOCB_FLAG_MULTISHOT)
 
