@@ -143,6 +143,20 @@ struct Inner {
 }
 
 impl Inner {
+    /// Takes a ring slot, crediting back what user space consumed if the ring looks full;
+    /// false when `nr - 1` slots stay taken (so the ring cannot overflow).
+    fn reserve(&mut self, ring: &Ring) -> bool {
+        let max = ring.nr.get() - 1;
+        if self.reserved >= max {
+            self.refill(ring);
+            if self.reserved >= max {
+                return false;
+            }
+        }
+        self.reserved += 1;
+        true
+    }
+
     /// Credits back the slots of events user space consumed (fs/aio's
     /// `refill_reqs_available()`): whatever was completed and is no longer between `head` and
     /// the tail.
@@ -454,14 +468,9 @@ impl Context {
         if inner.dead {
             return Err(EINVAL);
         }
-        let max = ring.nr.get() - 1;
-        if inner.reserved >= max {
-            inner.refill(ring);
-            if inner.reserved >= max {
-                return Err(EAGAIN);
-            }
+        if !inner.reserve(ring) {
+            return Err(EAGAIN);
         }
-        inner.reserved += 1;
         drop(inner);
         Ok(Slot {
             ctx: self,
@@ -633,14 +642,9 @@ impl Context {
             return false;
         };
         let mut inner = self.inner.lock();
-        let max = ring.nr.get() - 1;
-        if inner.reserved >= max {
-            inner.refill(ring);
-            if inner.reserved >= max {
-                return false;
-            }
+        if !inner.reserve(ring) {
+            return false;
         }
-        inner.reserved += 1;
         drop(inner);
         self.post(&IoEvent {
             data,
