@@ -5,6 +5,8 @@
 #
 #   make run            boot the test kernel, load aiopoll.ko and run the demo
 #   make check          the whole test suite in the VM (STRESS=full for full stress counts)
+#   make userspace      libaiopoll (libaio API), the examples and the Rust crate, into build/
+#   make install PREFIX=/usr/local   install libaiopoll, its headers and the libaio.so.1 drop-in
 #   make vm-run RUN='<cmd>' SHARE=/abs/dir   run your own command in the guest
 #   make KDIR=/path     build aiopoll.ko against your own prepared kernel tree
 #
@@ -12,6 +14,7 @@
 
 # Passed to the scripts through the environment.
 export KDIR LLVM SHARE STRESS TIMEOUT TESTS RUNS BENCH_SECONDS
+PREFIX ?= /usr/local
 
 # The command of vm-run, exactly as given: make must not expand the $ in it, nor must the
 # host shell; it reaches vm.sh through the environment.
@@ -20,7 +23,7 @@ export AIOPOLL_RUN
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: all module selftests run check vm-run kernel kernel-perf bench-iopoll fmt fmt-check lint \
+.PHONY: all module selftests userspace install run check vm-run kernel kernel-perf bench-iopoll fmt fmt-check lint \
 	clean help
 
 all: module selftests
@@ -30,6 +33,12 @@ module:
 
 selftests:
 	@$(SCRIPTS)/build.sh selftests
+
+userspace:
+	@$(SCRIPTS)/build.sh userspace
+
+install:
+	@$(MAKE) -s -C lib O=$(CURDIR)/build PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) install
 
 run:
 	@$(SCRIPTS)/run.sh
@@ -69,4 +78,4 @@ clean:
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
-	@echo "Other targets: module selftests kernel kernel-perf bench-iopoll fmt fmt-check lint clean"
+	@echo "Other targets: module selftests userspace install kernel kernel-perf bench-iopoll fmt fmt-check lint clean"

@@ -445,7 +445,9 @@ impl Request {
                 if this.self_ref.lock().is_none() {
                     return true;
                 }
-                let res = i64::from(sys::mangle_poll(mask & events));
+                // The whole key, not just the events asked for: fs/aio's aio_poll_wake() reports
+                // mangle_poll(key) too, and programs written for it see the same masks.
+                let res = i64::from(sys::mangle_poll(mask));
                 if multishot && this.ctx.post_more(this.data, this.obj, res) {
                     return true;
                 }

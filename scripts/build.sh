@@ -4,7 +4,10 @@
 #
 #   scripts/build.sh module      aiopoll.ko (against $KDIR, or the cached test kernel)
 #   scripts/build.sh selftests   static selftest binaries in build/selftests/
-#   scripts/build.sh payload     module + selftests staged in a new build/vm/payload.XXXXXX/
+#   scripts/build.sh userspace   libaiopoll (build/lib, build/include), the libaio differential
+#                                tests (build/libaio-diff), the C examples (build/bin) and the
+#                                Rust crate's tests and examples (build/crate)
+#   scripts/build.sh payload     module + selftests + user space staged in a new build/vm/payload.XXXXXX/
 #                                (scripts/vm.sh removes it after the run); prints its path
 #   scripts/build.sh kdir        print the kernel build directory in use
 #   scripts/build.sh clippy      rebuild the module's Rust with clippy (kbuild's CLIPPY=1)
@@ -76,6 +79,30 @@ selftests() {
 	make -s -C "$AIOPOLL_TOP/selftests" OUTPUT="$BUILD/selftests" KSRC="$(ksrc "$k")"
 }
 
+userspace() {
+	host_install gcc libc6-dev make libaio-dev
+	make -s -C "$AIOPOLL_TOP/lib" O="$BUILD"
+	make -s -C "$AIOPOLL_TOP/selftests/libaio" OUTPUT="$BUILD/libaio-diff" AIOPOLL_BUILD="$BUILD"
+	make -s -C "$AIOPOLL_TOP/examples" OUTPUT="$BUILD/bin" AIOPOLL_BUILD="$BUILD"
+	if [ -x "$AIOPOLL_TOP/scripts/crate.sh" ]; then "$AIOPOLL_TOP/scripts/crate.sh" build "$BUILD/crate"; fi
+}
+
+# stage_dyn DIR: what the guest needs to run the dynamically linked libaio test binaries:
+# the host's loader and libc, the system's libaio.so.1 (dyn/system) and libaiopoll's drop-in
+# (dyn/aiopoll). The guest runs them as dyn/ld-linux-x86-64.so.2 --library-path ... BINARY.
+stage_dyn() {
+	local d=$1 lib
+	mkdir -p "$d/system" "$d/aiopoll"
+	for lib in $(ldd "$BUILD/libaio-diff/diff_basic.dyn" | awk '/=>/ { print $3 } /ld-linux/ { print $1 }'); do
+		case "$lib" in
+		*libaio.so*) cp -L "$lib" "$d/system/" ;;
+		*ld-linux*) cp -L "$lib" "$d/ld-linux-x86-64.so.2" ;;
+		/*) cp -L "$lib" "$d/" ;;
+		esac
+	done
+	cp -L "$BUILD/lib/libaio/libaio.so.1" "$d/aiopoll/"
+}
+
 payload() {
 	local k p
 	k=$(kdir)
@@ -96,15 +123,31 @@ payload() {
 		cp -r "$BUILD/selftests" "$p/selftests"
 		cp "$AIOPOLL_TOP/selftests/run_tests.sh" "$p/selftests/"
 	fi
+	if [ -d "$BUILD/libaio-diff" ]; then
+		cp -r "$BUILD/libaio-diff" "$p/libaio"
+		stage_dyn "$p/libaio/dyn"
+		cp "$AIOPOLL_TOP/selftests/libaio/run_diff.sh" "$p/selftests/aiopoll_libaio_diff"
+	fi
+	if [ -d "$BUILD/bin" ]; then
+		cp "$BUILD"/bin/* "$p/bin/"
+		cp "$AIOPOLL_TOP/selftests/examples_test.sh" "$p/selftests/aiopoll_examples_test"
+	fi
+	if [ -d "$BUILD/crate" ]; then
+		cp -r "$BUILD/crate" "$p/crate"
+		printf '#!/bin/sh\nexec sh "$(dirname "$0")/../crate/run-crate-tests.sh"\n' \
+			> "$p/selftests/aiopoll_crate_test"
+		chmod +x "$p/selftests/aiopoll_crate_test"
+	fi
 	echo "$p"
 }
 
 case "${1:-}" in
 module) module ;;
 selftests) selftests ;;
+userspace) userspace ;;
 payload) payload ;;
 kdir) kdir ;;
 clippy) clippy ;;
 fmt) shift; fmt "$@" ;;
-*) die "usage: $0 module|selftests|payload|kdir|clippy|fmt [--check]" ;;
+*) die "usage: $0 module|selftests|userspace|payload|kdir|clippy|fmt [--check]" ;;
 esac

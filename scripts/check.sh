@@ -8,6 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 B=$AIOPOLL_TOP/scripts/build.sh
 "$B" module
 "$B" selftests
+"$B" userspace
 payload=$("$B" payload)
 out=$AIOPOLL_TOP/build/vm/check.out
 klog=$AIOPOLL_TOP/build/vm/check-kernel.log
