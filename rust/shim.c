@@ -165,8 +165,16 @@ void aiopoll_cond_resched(void)
 	cond_resched();
 }
 
-int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec **iovec,
-		   struct iov_iter *iter)
+/*
+ * Sets up the iterator of a read or write, as fs/aio's aio_setup_rw(). For vectored I/O,
+ * *iovec returns the array import_iovec() allocated (kfree() it after the I/O was issued) or
+ * NULL. scratch is one struct iovec that lives until the I/O was issued: import_iovec()
+ * copies a single segment into it before turning it into a ubuf iterator (it must not be
+ * NULL: a one-segment PREADV would write through it), and an empty vector points the
+ * iterator at it. Like fs/aio, the segment count is aio_nbytes truncated to unsigned int.
+ */
+int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec *scratch,
+		   struct iovec **iovec, struct iov_iter *iter)
 {
 	int rw = write ? ITER_SOURCE : ITER_DEST;
 	ssize_t ret;
@@ -174,7 +182,8 @@ int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec **i
 	*iovec = NULL;
 	if (!vectored)
 		return import_ubuf(rw, u64_to_user_ptr(buf), len, iter);
-	ret = import_iovec(rw, u64_to_user_ptr(buf), len, 0, iovec, iter);
+	*iovec = scratch;
+	ret = import_iovec(rw, u64_to_user_ptr(buf), len, 1, iovec, iter);
 	return ret < 0 ? ret : 0;
 }
 

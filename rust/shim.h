@@ -38,8 +38,8 @@ int aiopoll_kiocb_prep(struct kiocb *kiocb, int rw_flags, bool write, bool has_i
 		       int ioprio, bool hipri);
 int aiopoll_kiocb_iopoll(struct kiocb *kiocb);
 void aiopoll_cond_resched(void);
-int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec **iovec,
-		   struct iov_iter *iter);
+int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec *scratch,
+		   struct iovec **iovec, struct iov_iter *iter);
 int aiopoll_rw_verify(struct kiocb *kiocb, struct iov_iter *iter, bool write);
 ssize_t aiopoll_rw_issue(struct kiocb *kiocb, struct iov_iter *iter, bool write);
 void aiopoll_rw_end(struct kiocb *kiocb);

@@ -94,6 +94,7 @@ mod shim {
             buf: u64,
             len: u64,
             vectored: bool,
+            scratch: *mut iovec,
             iovec: *mut *mut iovec,
             iter: *mut iov_iter,
         ) -> c_int;
@@ -662,13 +663,21 @@ pub(crate) fn rw_submit<T: RwOwner>(
     }
     let iter = Opaque::<bindings::iov_iter>::uninit();
     let mut iovec: *mut bindings::iovec = core::ptr::null_mut();
-    // SAFETY: `iter` and `iovec` are valid places to write; user addresses are checked inside.
+    // Scratch space for a one-segment vector (import_iovec() copies the segment into it), alive
+    // until the I/O below was issued.
+    let mut scratch = bindings::iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    };
+    // SAFETY: `iter`, `scratch` and `iovec` are valid places to write, and `scratch` outlives
+    // every use of the iterator (this function); user addresses are checked inside.
     to_result(unsafe {
         shim::aiopoll_import(
             args.write,
             args.buf,
             args.nbytes,
             args.vectored,
+            &mut scratch,
             &mut iovec,
             iter.get(),
         )

@@ -319,6 +319,24 @@ TEST_F(ctx, pwritev_preadv)
 	ASSERT_EQ(1, wait_one(self->c.fd, &ev));
 	EXPECT_EQ(sizeof(back), ev.res);
 	EXPECT_EQ(0, memcmp(all, back, sizeof(all)));
+	/*
+	 * One segment (import_iovec() turns it into a single buffer through a scratch iovec:
+	 * the fuzzer found it crashing) and none (0 bytes), writing and reading.
+	 */
+	memset(back, 0, sizeof(back));
+	prep_rw(&r, IOCB_CMD_PREADV, self->file, rv, 1, 10);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &r));
+	ASSERT_EQ(1, wait_one(self->c.fd, &ev));
+	EXPECT_EQ(1000, ev.res);
+	EXPECT_EQ(0, memcmp(all, back, 1000));
+	prep_rw(&w, IOCB_CMD_PWRITEV, self->file, wv + 2, 1, 0);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &w));
+	ASSERT_EQ(1, wait_one(self->c.fd, &ev));
+	EXPECT_EQ(sizeof(c), ev.res);
+	prep_rw(&r, IOCB_CMD_PREADV, self->file, rv, 0, 0);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &r));
+	ASSERT_EQ(1, wait_one(self->c.fd, &ev));
+	EXPECT_EQ(0, ev.res);
 	/* Too many segments (UIO_MAXIOV is 1024): EINVAL, as fs/aio. */
 	prep_rw(&r, IOCB_CMD_PREADV, self->file, rv, 1025, 0);
 	EXPECT_EQ(-1, diff_submit(_metadata, self->c.fd, &r));

@@ -103,6 +103,11 @@ static void rw(io_context_t ctx, int fd)
 	ok = !memcmp(rv1, v1, 100) && !memcmp(rv2, v2, 300) && !memcmp(rv3, v3, 112);
 	EXPECT("  vectored data read back", ok, 1);
 
+	io_prep_preadv(&cbs[0], fd, rv, 1, 4096);
+	EXPECT("io_submit(preadv, one segment)", io_submit(ctx, 1, ptrs), 1);
+	EXPECT("io_getevents", io_getevents(ctx, 1, 1, ev, NULL), 1);
+	EXPECT("  preadv one segment res", ev[0].res, 100);
+
 	io_prep_preadv2(&cbs[0], fd, rv, 3, 4096, 0);
 	EXPECT("io_submit(preadv2 flags 0)", io_submit(ctx, 1, ptrs), 1);
 	EXPECT("io_getevents", io_getevents(ctx, 1, 1, ev, NULL), 1);
