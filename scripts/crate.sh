@@ -116,7 +116,7 @@ limited() {
 bins=${AIOPOLL_CRATE_TESTS:-$(ls tests)}
 for b in $bins; do
 	echo "# crate test binary: $b"
-	limited 600 "./tests/$b" --test-threads=1 >"$tmp/out" 2>"$tmp/err"
+	limited 300 "./tests/$b" --test-threads=1 >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	# "test NAME ... ok|FAILED|ignored"; a line left without a verdict crashed the binary.
 	awk '
