@@ -7,7 +7,9 @@
 #   make check          the whole test suite in the VM (STRESS=full for full stress counts)
 #   make userspace      libaiopoll (libaio API), the examples and the Rust crate, into build/
 #   make install PREFIX=/usr/local   install libaiopoll, its headers and the libaio.so.1 drop-in
+#   make fuzz SECONDS=N [SEED=S]     the ioctl fuzzer in the VM for N seconds
 #   make vm-run RUN='<cmd>' SHARE=/abs/dir   run your own command in the guest
+#   make bench          readiness-polling benchmark: aiopoll, fs/aio, io_uring, epoll (RUNS=5)
 #   make KDIR=/path     build aiopoll.ko against your own prepared kernel tree
 #
 # `make help` lists everything.
@@ -23,7 +25,7 @@ export AIOPOLL_RUN
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: all module selftests userspace install run check vm-run kernel kernel-perf bench-iopoll fmt fmt-check lint \
+.PHONY: all module selftests userspace install run check fuzz vm-run kernel kernel-perf bench bench-iopoll fmt fmt-check lint \
 	clean help
 
 all: module selftests
@@ -52,11 +54,19 @@ vm-run: module
 		--kernel "$$($(SCRIPTS)/build.sh kdir)" $(if $(SHARE),--share "$(SHARE)") \
 		--timeout $(or $(TIMEOUT),1200) -- "$$AIOPOLL_RUN"
 
+# The ioctl fuzzer alone for SECONDS (default 60), then a kmemleak scan and the unload test.
+fuzz:
+	@FUZZ_SECONDS=$(or $(SECONDS),60) FUZZ_SEED=$(SEED) $(SCRIPTS)/fuzz.sh
+
 kernel:
 	@$(SCRIPTS)/kernel.sh build test
 
 kernel-perf:
 	@$(SCRIPTS)/kernel.sh build perf
+
+# Readiness-polling benchmark (not a test): aiopoll, fs/aio, io_uring and epoll polls.
+bench:
+	@$(SCRIPTS)/bench.sh
 
 # Polled I/O benchmark (not a test): aiopoll HIPRI, aiopoll, fs/aio, io_uring IOPOLL.
 bench-iopoll:
@@ -78,4 +88,4 @@ clean:
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
-	@echo "Other targets: module selftests userspace install kernel kernel-perf bench-iopoll fmt fmt-check lint clean"
+	@echo "Other targets: module selftests userspace install fuzz kernel kernel-perf bench bench-iopoll fmt fmt-check lint clean"

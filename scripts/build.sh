@@ -122,6 +122,8 @@ payload() {
 	if [ -d "$BUILD/selftests" ]; then
 		cp -r "$BUILD/selftests" "$p/selftests"
 		cp "$AIOPOLL_TOP/selftests/run_tests.sh" "$p/selftests/"
+		cp "$AIOPOLL_TOP/selftests/fuzz_test.sh" "$p/selftests/aiopoll_fuzz_test"
+		cp "$AIOPOLL_TOP/selftests/kmemleak_test.sh" "$p/selftests/aiopoll_kmemleak_test"
 	fi
 	if [ -d "$BUILD/libaio-diff" ]; then
 		cp -r "$BUILD/libaio-diff" "$p/libaio"

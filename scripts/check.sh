@@ -19,12 +19,14 @@ case "$stress" in quick|full) ;; *) die "STRESS must be quick or full" ;; esac
 nvme=$AIOPOLL_TOP/build/vm/nvme.img
 [ -f "$nvme" ] || truncate -s 64M "$nvme"
 export AIOPOLL_QEMU_ARGS="${AIOPOLL_QEMU_ARGS:-} -drive file=$nvme,if=none,id=nvm,format=raw -device nvme,serial=aiopoll0,drive=nvm"
-export AIOPOLL_APPEND="${AIOPOLL_APPEND:-} nvme.poll_queues=1"
+# kmemleak=on: the kernel's kmemleak (built in, off by default) for aiopoll_kmemleak_test.
+export AIOPOLL_APPEND="${AIOPOLL_APPEND:-} nvme.poll_queues=1 kmemleak=on"
 
 set +e
 "$AIOPOLL_TOP/scripts/vm.sh" --payload "$payload" --kernel "$("$B" kdir)" \
 	--timeout "${TIMEOUT:-1500}" --log "$klog" --out "$out" -- \
-	"AIOPOLL_STRESS=$stress AIOPOLL_TESTS='${TESTS:-}' sh /aiopoll/selftests/run_tests.sh"
+	"AIOPOLL_STRESS=$stress AIOPOLL_TESTS='${TESTS:-}' AIOPOLL_FUZZ_SECONDS=${FUZZ_SECONDS:-20} \
+	AIOPOLL_FUZZ_SEED=${FUZZ_SEED:-} sh /aiopoll/selftests/run_tests.sh"
 vmrc=$?
 set -e
 
