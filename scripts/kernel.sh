@@ -121,7 +121,15 @@ check_config() {
 
 case "${1:-}" in
 source) ensure_source; echo "$KSRC" ;;
-build) build "${2:-test}" ;;
+build)
+	# One build per kernel at a time: a second caller (make check next to make bench, say)
+	# waits for the first and then finds the kernel cached.
+	d=$(builddir "${2:-test}")
+	mkdir -p "$(dirname "$d")"
+	exec 9>"$d.lock"
+	flock 9
+	build "${2:-test}"
+	;;
 dir) builddir "${2:-test}" ;;
 *) die "usage: $0 source|build [test|perf]|dir [test|perf]" ;;
 esac
