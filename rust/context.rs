@@ -15,6 +15,7 @@
 //! `wake_all()`); no lock is taken while `inner` is held.
 
 use crate::{
+    fops,
     request::{
         self,
         Op,
@@ -60,7 +61,10 @@ use kernel::{
     sync::{
         aref::ARef,
         atomic::{
-            ordering::Relaxed,
+            ordering::{
+                Full,
+                Relaxed, //
+            },
             Atomic, //
         },
         Arc,
@@ -205,6 +209,74 @@ pub(crate) struct Context {
     /// pollers of the context file.
     #[pin]
     wait: WaitQueue,
+    /// Polls among contexts that involve this one (see [`PollOfContext`]).
+    poll_counts: Arc<PollCounts>,
+}
+
+/// How many poll requests link a context to other contexts (see [`PollOfContext`]). Kept out
+/// of [`Context`], in its own allocation, so that a request can update the counts of both
+/// ends when it is dropped in any context without holding either context alive.
+pub(crate) struct PollCounts {
+    /// Poll requests of this context whose file is an aiopoll context.
+    polls_on_contexts: Atomic<u64>,
+    /// Poll requests of any context whose file is this context's.
+    polled_by_contexts: Atomic<u64>,
+}
+
+/// A poll request of one context on the file of another.
+///
+/// A poll request holds a reference to the file it polls, and a context is released only
+/// when its file's last reference goes. Polls among contexts could therefore form reference
+/// cycles that nothing breaks once user space has closed its fds: a context polling itself,
+/// two contexts polling each other, or longer rings (the fuzzer found such a leak). As epoll
+/// does for loops of epoll sets, aiopoll refuses with `ELOOP` every poll that could close a
+/// cycle: a context never polls itself, and it polls another context only if that one polls
+/// no context and it is itself polled by none, so that a chain of polls among contexts is
+/// one link long. (epoll sets in between hold no file references, so they cannot close a
+/// cycle, and chains through them are allowed.)
+///
+/// # Invariants
+///
+/// While a `PollOfContext` exists it is counted once in `poller.polls_on_contexts` and once
+/// in `target.polled_by_contexts`.
+pub(crate) struct PollOfContext {
+    poller: Arc<PollCounts>,
+    target: Arc<PollCounts>,
+}
+
+impl PollOfContext {
+    /// Claims a poll of `poller` on `target`'s file, or fails with `ELOOP`.
+    pub(crate) fn claim(poller: &Context, target: &Context) -> Result<Self> {
+        if core::ptr::eq(poller, target) {
+            return Err(ELOOP);
+        }
+        // Count first, then look, each count fully ordered: of two concurrent submissions
+        // that would close a cycle together, at least one sees the other's count (the
+        // store-buffering pattern with full barriers), so no cycle slips through; both may
+        // fail, which is the safe side.
+        poller.poll_counts.polls_on_contexts.fetch_add(1, Full);
+        target.poll_counts.polled_by_contexts.fetch_add(1, Full);
+        // INVARIANT: counted once in each, just above; `drop` takes both back.
+        let claim = Self {
+            poller: poller.poll_counts.clone(),
+            target: target.poll_counts.clone(),
+        };
+        if target.poll_counts.polls_on_contexts.load(Relaxed) != 0
+            || poller.poll_counts.polled_by_contexts.load(Relaxed) != 0
+        {
+            return Err(ELOOP);
+        }
+        Ok(claim)
+    }
+}
+
+impl Drop for PollOfContext {
+    fn drop(&mut self) {
+        // Fully ordered like the claims, so that a later claim sees the link gone only once
+        // the request that held it is being dropped.
+        self.poller.polls_on_contexts.fetch_sub(1, Full);
+        self.target.polled_by_contexts.fetch_sub(1, Full);
+    }
 }
 
 // SAFETY: `Context`'s `drop` waits for `requests` to be idle before anything else.
@@ -273,6 +345,13 @@ impl Context {
                 }),
                 active <- new_spinlock_irq!(List::new(), "Context::active"),
                 iopoll <- new_spinlock_irq!(List::new(), "Context::iopoll"),
+                poll_counts: Arc::new(
+                    PollCounts {
+                        polls_on_contexts: Atomic::new(0),
+                        polled_by_contexts: Atomic::new(0),
+                    },
+                    GFP_KERNEL
+                )?,
                 wait <- WaitQueue::new(c_str!("aiopoll_ctx_wait"), static_lock_class!()),
             }),
             GFP_KERNEL,
@@ -530,6 +609,7 @@ impl Context {
             (uiocb as usize) + core::mem::offset_of!(Iocb, aio_key),
             &uapi::KIOCB_KEY,
         )?;
+        let mut poll_of_context = None;
         let op = match op {
             uapi::cmd::PREAD | uapi::cmd::PWRITE | uapi::cmd::PREADV | uapi::cmd::PWRITEV => {
                 Op::Rw(RwArgs {
@@ -569,6 +649,11 @@ impl Context {
                 {
                     return Err(EINVAL);
                 }
+                // A poll of a context's file must not close a reference cycle.
+                poll_of_context = match file.as_deref().and_then(fops::context_of) {
+                    Some(target) => Some(PollOfContext::claim(&self, &target)?),
+                    None => None,
+                };
                 Op::Poll {
                     events: sys::demangle_poll(iocb.aio_buf as u16) | request::POLL_ALWAYS,
                     multishot: iocb.aio_flags & uapi::IOCB_FLAG_MULTISHOT != 0,
@@ -594,7 +679,16 @@ impl Context {
             inner.reserved = inner.reserved.saturating_sub(1);
         };
         // fs/aio fails an allocation with EAGAIN.
-        let req = Request::new(ctx, uiocb, iocb.aio_data, file, eventfd, op).map_err(|_| {
+        let req = Request::new(
+            ctx,
+            uiocb,
+            iocb.aio_data,
+            file,
+            eventfd,
+            op,
+            poll_of_context,
+        )
+        .map_err(|_| {
             give_back();
             EAGAIN
         })?;

@@ -134,6 +134,21 @@ unsafe extern "C" fn aiopoll_release(
     0
 }
 
+/// The context of `file` if it is an aiopoll context file (one of ours), else `None`.
+pub(crate) fn context_of(file: &File) -> Option<Arc<Context>> {
+    let raw = file.as_ptr();
+    // SAFETY: `file` is a valid file (the caller holds a reference); `f_op` is set at open
+    // and never changes.
+    let ops = unsafe { (*raw).f_op };
+    if !core::ptr::eq(ops, &FOPS.0) {
+        return None;
+    }
+    // SAFETY: The file is one of ours, so `private_data` holds the `Arc<Context>` of
+    // `aiopoll_open` until release, which cannot run while the caller holds a reference.
+    let ctx = unsafe { Arc::<Context>::borrow((*raw).private_data) };
+    Some(ctx.into())
+}
+
 /// # Safety
 ///
 /// Called by the VFS with a valid file opened by [`aiopoll_open`].

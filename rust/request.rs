@@ -13,7 +13,10 @@
 //! A request whose submission fails is dropped without an event, and its ring slot is returned.
 
 use crate::{
-    context::Context,
+    context::{
+        Context,
+        PollOfContext, //
+    },
     sys::{
         self,
         EventFd,
@@ -109,6 +112,9 @@ pub(crate) struct Request {
     eventfd: Option<EventFd>,
     /// The file the request operates on (`None` for `NOOP`).
     file: Option<ARef<File>>,
+    /// `POLL` of a context's file: the link it counts, given back when the request is
+    /// dropped (with its reference to the file).
+    poll_of_context: Option<PollOfContext>,
     op: Op,
     /// The kiocb of reads and writes.
     io: RwIo,
@@ -166,6 +172,7 @@ impl Request {
         file: Option<ARef<File>>,
         eventfd: Option<EventFd>,
         op: Op,
+        poll_of_context: Option<PollOfContext>,
     ) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
@@ -176,6 +183,7 @@ impl Request {
                 res: Atomic::new(0),
                 eventfd,
                 file,
+                poll_of_context,
                 op,
                 io: RwIo::new(),
                 work <- new_work!("Request::work"),
