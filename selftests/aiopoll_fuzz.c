@@ -689,8 +689,10 @@ int main(int argc, char **argv)
 		}
 	}
 	close(pipefd[1]);
+	/* The processes stop at the deadline; each then gets a minute of grace to finish. */
+	while (!past_deadline())
+		usleep(200000);
 	for (i = 0; i < nprocs; i++) {
-		/* Every operation is bounded (waits have timeouts, nothing blocks): 60 s grace. */
 		int t;
 
 		for (t = 0; t < 600 && waitpid(pids[i], &status, WNOHANG) == 0; t++)

@@ -99,7 +99,18 @@ static void busy_child(unsigned int seed)
 	}
 }
 
-TEST(sigkill_mid_operation_leaves_nothing)
+/* A fixture only for TEST_F_TIMEOUT: STRESS=full rounds outlast the harness's 30 s. */
+FIXTURE(td) {
+	int unused;
+};
+FIXTURE_SETUP(td)
+{
+}
+FIXTURE_TEARDOWN(td)
+{
+}
+
+TEST_F_TIMEOUT(td, sigkill_mid_operation_leaves_nothing, 1800)
 {
 	long rounds = stress_rounds(20, 300), base = module_refcnt(), r;
 
@@ -132,7 +143,7 @@ static int delete_module(const char *name)
 	return syscall(__NR_delete_module, name, O_NONBLOCK);
 }
 
-TEST(rmmod_refused_while_busy)
+TEST_F_TIMEOUT(td, rmmod_refused_while_busy, 600)
 {
 	long base = module_refcnt();
 	pid_t kids[2];
@@ -193,7 +204,7 @@ static void *setup_one(void *arg)
 	return NULL;
 }
 
-TEST(event_limit_holds_under_racing_setups)
+TEST_F_TIMEOUT(td, event_limit_holds_under_racing_setups, 1800)
 {
 	long max_events = max_events_param(), want, round;
 	pthread_t th[THREADS];
@@ -222,7 +233,7 @@ TEST(event_limit_holds_under_racing_setups)
 	}
 }
 
-TEST(bounds_at_their_edges)
+TEST_F_TIMEOUT(td, bounds_at_their_edges, 600)
 {
 	char data[1024];
 	static struct iocb many[512], *mp[512];
