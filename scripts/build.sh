@@ -5,8 +5,9 @@
 #   scripts/build.sh module      aiopoll.ko (against $KDIR, or the cached test kernel)
 #   scripts/build.sh selftests   static selftest binaries in build/selftests/
 #   scripts/build.sh userspace   libaiopoll (build/lib, build/include), the libaio differential
-#                                tests (build/libaio-diff), the C examples (build/bin) and the
-#                                Rust crate's tests and examples (build/crate)
+#                                tests (build/libaio-diff), the C examples and the poll
+#                                benchmark (build/bin, build/bench-bin) and the Rust crate's tests and examples
+#                                (build/crate)
 #   scripts/build.sh payload     module + selftests + user space staged in a new build/vm/payload.XXXXXX/
 #                                (scripts/vm.sh removes it after the run); prints its path
 #   scripts/build.sh kdir        print the kernel build directory in use
@@ -84,6 +85,8 @@ userspace() {
 	make -s -C "$AIOPOLL_TOP/lib" O="$BUILD"
 	make -s -C "$AIOPOLL_TOP/selftests/libaio" OUTPUT="$BUILD/libaio-diff" AIOPOLL_BUILD="$BUILD"
 	make -s -C "$AIOPOLL_TOP/examples" OUTPUT="$BUILD/bin" AIOPOLL_BUILD="$BUILD"
+	host_install liburing-dev
+	make -s -C "$AIOPOLL_TOP/bench" OUTPUT="$BUILD/bench-bin" AIOPOLL_BUILD="$BUILD"
 	if [ -x "$AIOPOLL_TOP/scripts/crate.sh" ]; then "$AIOPOLL_TOP/scripts/crate.sh" build "$BUILD/crate"; fi
 }
 
@@ -133,6 +136,8 @@ payload() {
 	if [ -d "$BUILD/bin" ]; then
 		cp "$BUILD"/bin/* "$p/bin/"
 		cp "$AIOPOLL_TOP/selftests/examples_test.sh" "$p/selftests/aiopoll_examples_test"
+		cp "$BUILD/bench-bin/poll_bench" "$p/bin/"
+		cp "$AIOPOLL_TOP/selftests/bench_smoke.sh" "$p/selftests/aiopoll_bench_smoke"
 	fi
 	if [ -d "$BUILD/crate" ]; then
 		cp -r "$BUILD/crate" "$p/crate"

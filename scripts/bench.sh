@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# `make bench`: readiness polling through aiopoll (one-shot reaped by the ioctl, one-shot
+# reaped from the ring, multishot), fs/aio (system libaio), io_uring (one-shot and multishot,
+# liburing) and epoll (level- and edge-triggered), all in one guest of the performance kernel
+# (no KASAN, no lockdep): poll throughput at N = 1, 64, 1024, 5000 armed pipes, ping-pong
+# wake-up latency (threads anywhere, and both on one CPU), arm-and-cancel rate, and memory per
+# armed poll, RUNS runs interleaved (bench/poll_bench.c; Documentation/performance.rst,
+# "Readiness polling"). Then a kernel profile of each system and test (BENCH_PROFILE=0 skips
+# it).
+#
+# Knobs: RUNS (5), BENCH_EVENTS (events per throughput measurement, 100000; the latency tests
+# make BENCH_EVENTS / 5 round trips and the cancel test BENCH_EVENTS / 2 cancels),
+# BENCH_N (1,64,1024,5000), BENCH_BATCH (pipes written per round, 32), BENCH_PROFILE (1).
+# Every measurement is a fixed amount of work, so there is no BENCH_SECONDS here.
+#
+# Writes to build/bench/: poll.raw (the program's lines), poll.csv, poll.txt (the tables),
+# poll-profile.txt, poll-tput.dat/.gp and poll-tput.png (throughput against N, log x).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+RUNS=${RUNS:-5}
+EVENTS=${BENCH_EVENTS:-100000}
+NS=${BENCH_N:-1,64,1024,5000}
+BATCH=${BENCH_BATCH:-32}
+PROFILE=${BENCH_PROFILE:-1}
+out=$AIOPOLL_TOP/build/bench
+mkdir -p "$out"
+host_install gcc libc6-dev make binutils libaio-dev liburing-dev rsync python3 gnuplot-nox
+
+# libaiopoll (incremental), then the benchmark, linked statically against it.
+make -s -C "$AIOPOLL_TOP/lib" O="$AIOPOLL_TOP/build"
+make -s -C "$AIOPOLL_TOP/bench" OUTPUT="$out/obj" AIOPOLL_BUILD="$AIOPOLL_TOP/build"
+
+kdir=$("$AIOPOLL_TOP/scripts/kernel.sh" build perf)
+# The module for the perf kernel is built from a copy, so the tree's aiopoll.ko (for the
+# test kernel) is left alone.
+mod=$out/module
+mkdir -p "$mod"
+rsync -a --delete "$AIOPOLL_TOP/Kbuild" "$AIOPOLL_TOP/rust" "$AIOPOLL_TOP/uapi" "$mod/"
+(cd "$mod" && AIOPOLL_BINDS="$kdir" "$AIOPOLL_TOP/scripts/toolchain.sh" exec \
+	make -s -C "$kdir" M="$mod" LLVM="$("$AIOPOLL_TOP/scripts/toolchain.sh" llvm)" modules)
+
+payload=$(mktemp -d "$AIOPOLL_TOP/build/vm/payload.XXXXXX")
+chmod 755 "$payload"
+cp "$mod/aiopoll.ko" "$payload/"
+mkdir -p "$payload/bin"
+cp "$out/obj/poll_bench" "$payload/bin/"
+
+# The profiles, with the measurements' sizes.
+profile_cmds=''
+if [ "$PROFILE" = 1 ]; then
+	profile_cmds="
+for s in \$(poll_bench list | cut -d' ' -f1); do
+	poll_bench -b $BATCH -P tput \$s 1024 $EVENTS || exit 1
+done
+for t in lat lat1; do
+	for s in \$(poll_bench list | cut -d' ' -f1); do
+		poll_bench -P \$t \$s $((EVENTS / 5 + 1)) || exit 1
+	done
+done
+for s in \$(poll_bench list | grep -v 'no cancel' | cut -d' ' -f1); do
+	poll_bench -P cancel \$s $((EVENTS / 2 + 1)) || exit 1
+done"
+fi
+
+raw=$out/poll.raw
+# What the memory and profile figures can rest on in this kernel.
+cfg=$(grep -hE '^(# )?CONFIG_(SLUB_DEBUG|PERF_EVENTS|KALLSYMS)[ =]' "$kdir/.config" | sed 's/^# //' |
+	tr '\n' ' ')
+log "poll benchmark: $RUNS runs, $EVENTS events, N=$NS, batch $BATCH (a long run under TCG)"
+# The TSC as clock source: the default under TCG ticks in jiffies, too coarse for latencies.
+export AIOPOLL_APPEND="${AIOPOLL_APPEND:-} clocksource=tsc tsc=reliable"
+"$AIOPOLL_TOP/scripts/vm.sh" --payload "$payload" --kernel "$kdir" --timeout 14400 \
+	--log "$out/poll-kernel.log" --out "$raw.all" -- "
+echo '# perf kernel $(basename "$kdir"): $cfg'
+poll_bench -r $RUNS -e $EVENTS -n $NS -b $BATCH all || exit 1
+$profile_cmds
+"
+# The measurements, then the profiles (with the result lines of the profiled runs, which ran
+# under sampling and are not part of the tables).
+sed -n '1,/^# done:/p' "$raw.all" >"$raw"
+sed -n '/^# done:/,$p' "$raw.all" | sed -e 1d -e 's/^# profile //' >"$out/poll-profile.txt"
+python3 "$AIOPOLL_TOP/scripts/bench_poll_table.py" "$raw" "$out/poll.csv" "$out/poll-tput" \
+	"$out/poll-tput.png" "$out/poll-profile.txt" | tee "$out/poll.txt"
+gnuplot "$out/poll-tput.gp"
+log "tables: $out/poll.txt, CSV: $out/poll.csv, plot: $out/poll-tput.png, profiles: $out/poll-profile.txt"
