@@ -262,7 +262,8 @@ static void op_mmap(struct tstate *t)
 	int i = below(r, 8);
 	size_t len = chance(r, 70) ? 4096 * (1 + below(r, 8)) : (size_t)interesting(r);
 	int prot = chance(r, 80) ? PROT_READ | PROT_WRITE : (int)below(r, 8);
-	int flags = chance(r, 85) ? MAP_SHARED : (chance(r, 50) ? MAP_PRIVATE : (int)below(r, 64));
+	int flags = chance(r, 85) ? MAP_SHARED :
+		    (chance(r, 50) ? MAP_PRIVATE : (int)below(r, 64) & ~MAP_FIXED);
 	off_t off = chance(r, 85) ? 0 : (off_t)(4096 * below(r, 4));
 	void *p;
 	int fd;
@@ -277,11 +278,12 @@ static void op_mmap(struct tstate *t)
 				t->map_len[i] = len;
 			}
 			return;
-		case 1:	/* split it */
+		case 1:	/* split it, and forget it: the hole may soon hold someone else's memory */
 			note(munmap((char *)t->maps[i] + 4096 * below(r, 2), 4096));
+			t->maps[i] = NULL;
 			return;
 		case 2:
-			note(mprotect(t->maps[i], 4096, (int)below(r, 8)));
+			note(mprotect(t->maps[i], 4096, PROT_READ | (below(r, 2) ? PROT_WRITE : 0)));
 			return;
 		default:
 			note(munmap(t->maps[i], t->map_len[i]));
@@ -479,11 +481,11 @@ static void op_misc(struct tstate *t)
 		note(poll(&p, 1, 0));
 		break;
 	}
-	case 6:	/* pull an arena page from under in-flight I/O, then put one back */
+	case 6:	/* replace an arena page under in-flight I/O (MAP_FIXED: no hole in between,
+		 * which another thread's mmap, malloc's included, could otherwise take) */
 		if (chance(r, 30)) {
 			char *pg = arena + 4096 * below(r, ARENA / 4096);
 
-			note(munmap(pg, 4096));
 			note(mmap(pg, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
 				  MAP_FIXED, -1, 0) == MAP_FAILED ? -1 : 0);
 		}
