@@ -102,82 +102,82 @@ systems += sorted({k[1] for k in data} - set(systems))
 
 for c in comments:
     print(c)
-print("min/median/max over the runs; 'vs fs/aio' = median over the runs of the run's"
-      " system / fs/aio on the same row;")
-print("syscalls, vcsw (voluntary), ivcsw (involuntary, this process) and sys-csw (every CPU)"
-      " are medians per event/round trip/op")
+print("min/median/max over the runs; ratio: to fs/aio on the same row, median of the runs'"
+      " ratios;\nsyscalls, vcsw (voluntary), ivcsw (involuntary; this process) and sys-csw"
+      " (every CPU):\nmedians per event, round trip or op")
 if failed:
     print(f"{len(failed)} measurement(s) FAILED:", *failed, sep="\n  ")
 
 print(f"\nPoll throughput, events/s (higher is better), {runs_of('tput')} runs")
-print(f"{'system':14} {'N':>5} {'events/s':>26} {'vs fs/aio':>9} {'syscalls':>8} {'vcsw':>6}"
-      f" {'ivcsw':>6} {'sys-csw':>7}")
+print(f"{'system':13} {'N':>5} {'events/s':>26} {'ratio':>5} {'syscalls':>8} {'vcsw':>5}"
+      f" {'ivcsw':>5} {'sys-csw':>7}")
 for n in ns:
     for s in systems:
         row = data.get(("tput", s, n))
         if not row:
             continue
         lo, md, hi = mmm(row["ev_per_s"])
-        print(f"{s:14} {n:>5} {lo:8.0f}/{md:8.0f}/{hi:8.0f} "
-              f"{fmt_ratio(ratio('tput', s, n, 'ev_per_s')):>9}"
-              f" {med('tput', s, n, 'syscalls'):8.3f} {med('tput', s, n, 'vcsw'):6.3f}"
-              f" {med('tput', s, n, 'ivcsw'):6.3f} {med('tput', s, n, 'syswide_csw'):7.3f}")
+        print(f"{s:13} {n:>5} {lo:8.0f}/{md:8.0f}/{hi:8.0f} "
+              f"{fmt_ratio(ratio('tput', s, n, 'ev_per_s')):>5}"
+              f" {med('tput', s, n, 'syscalls'):8.3f} {med('tput', s, n, 'vcsw'):5.2f}"
+              f" {med('tput', s, n, 'ivcsw'):5.2f} {med('tput', s, n, 'syswide_csw'):7.3f}")
 
-for test, where in (("lat", "threads placed by the scheduler"), ("lat1", "both threads on one CPU")):
+for test, where in (("lat", "threads on any CPU"), ("lat1", "both threads on one CPU")):
     if not any(k[0] == test for k in data):
         continue
-    print(f"\nWake-up latency, ping-pong round trip in us, {where} (lower is better),"
+    print(f"\nWake-up latency ({test}: {where}), round trip in us (lower is better),"
           f" {runs_of(test)} runs")
-    print(f"{'system':14} {'p50 us':>20} {'vs fs/aio':>9} {'p99 us':>23} {'vs fs/aio':>9}"
-          f" {'syscalls':>8} {'vcsw':>6} {'ivcsw':>6} {'sys-csw':>7}")
+    print(f"{'system':13} {'p50 us':>17} {'ratio':>5} {'p99 us':>20} {'ratio':>5}"
+          f" {'syscalls':>8} {'vcsw':>5} {'ivcsw':>5} {'sys-csw':>7}")
     for s in systems:
         row = data.get((test, s, 0))
         if not row:
             continue
         p50, p99 = mmm(row["p50_us"]), mmm(row["p99_us"])
-        print(f"{s:14} {p50[0]:6.1f}/{p50[1]:6.1f}/{p50[2]:6.1f}"
-              f" {fmt_ratio(ratio(test, s, 0, 'p50_us')):>9}"
-              f" {p99[0]:7.1f}/{p99[1]:7.1f}/{p99[2]:7.1f}"
-              f" {fmt_ratio(ratio(test, s, 0, 'p99_us')):>9}"
-              f" {med(test, s, 0, 'syscalls'):8.3f} {med(test, s, 0, 'vcsw'):6.3f}"
-              f" {med(test, s, 0, 'ivcsw'):6.3f} {med(test, s, 0, 'syswide_csw'):7.3f}")
+        print(f"{s:13} {p50[0]:5.0f}/{p50[1]:5.0f}/{p50[2]:5.0f}"
+              f" {fmt_ratio(ratio(test, s, 0, 'p50_us')):>5}"
+              f" {p99[0]:6.0f}/{p99[1]:6.0f}/{p99[2]:6.0f}"
+              f" {fmt_ratio(ratio(test, s, 0, 'p99_us')):>5}"
+              f" {med(test, s, 0, 'syscalls'):8.3f} {med(test, s, 0, 'vcsw'):5.2f}"
+              f" {med(test, s, 0, 'ivcsw'):5.2f} {med(test, s, 0, 'syswide_csw'):7.3f}")
 
 print(f"\nCancellation, arm + cancel (+ reap) per second (higher is better), {runs_of('cancel')} runs")
-print(f"{'system':14} {'ops/s':>26} {'vs fs/aio':>9} {'syscalls':>8} {'vcsw':>6} {'ivcsw':>6}"
+print(f"{'system':13} {'ops/s':>26} {'ratio':>5} {'syscalls':>8} {'vcsw':>5} {'ivcsw':>5}"
       f" {'sys-csw':>7}")
 for s in systems:
     row = data.get(("cancel", s, 0))
     if not row:
         continue
     lo, md, hi = mmm(row["ops_per_s"])
-    print(f"{s:14} {lo:8.0f}/{md:8.0f}/{hi:8.0f} {fmt_ratio(ratio('cancel', s, 0, 'ops_per_s')):>9}"
-          f" {med('cancel', s, 0, 'syscalls'):8.3f} {med('cancel', s, 0, 'vcsw'):6.3f}"
-          f" {med('cancel', s, 0, 'ivcsw'):6.3f} {med('cancel', s, 0, 'syswide_csw'):7.3f}")
+    print(f"{s:13} {lo:8.0f}/{md:8.0f}/{hi:8.0f} {fmt_ratio(ratio('cancel', s, 0, 'ops_per_s')):>5}"
+          f" {med('cancel', s, 0, 'syscalls'):8.3f} {med('cancel', s, 0, 'vcsw'):5.2f}"
+          f" {med('cancel', s, 0, 'ivcsw'):5.2f} {med('cancel', s, 0, 'syswide_csw'):7.3f}")
 
 mem_ns = sorted({n for (t, _, n) in data if t == "mem"})
 for n in mem_ns:
     print(f"\nMemory per armed poll, {n} armed, bytes (Slab of /proc/meminfo; lower is better),"
           f" {runs_of('mem')} runs")
-    print(f"{'system':14} {'slab bytes/poll':>20} {'vs fs/aio':>9} {'used bytes/poll':>16}")
+    print(f"{'system':13} {'slab bytes/poll':>20} {'ratio':>5} {'used bytes/poll':>16}")
     for s in systems:
         row = data.get(("mem", s, n))
         if not row:
             continue
         lo, md, hi = mmm(row["slab_bytes"])
-        print(f"{s:14} {lo:6.0f}/{md:6.0f}/{hi:6.0f} {fmt_ratio(ratio('mem', s, n, 'slab_bytes')):>9}"
+        print(f"{s:13} {lo:6.0f}/{md:6.0f}/{hi:6.0f} {fmt_ratio(ratio('mem', s, n, 'slab_bytes')):>5}"
               f" {med('mem', s, n, 'used_bytes'):16.0f}")
 
 # The summary: every ratio to fs/aio in one table.
-cols = [(f"tput N={n}", "tput", n, "ev_per_s") for n in ns]
-cols += [("lat p50", "lat", 0, "p50_us"), ("lat p99", "lat", 0, "p99_us"),
-         ("lat1 p50", "lat1", 0, "p50_us"), ("lat1 p99", "lat1", 0, "p99_us"),
+cols = [(f"N={n}", "tput", n, "ev_per_s") for n in ns]
+cols += [("lat50", "lat", 0, "p50_us"), ("lat99", "lat", 0, "p99_us"),
+         ("lat1-50", "lat1", 0, "p50_us"), ("lat1-99", "lat1", 0, "p99_us"),
          ("cancel", "cancel", 0, "ops_per_s")]
-cols += [("mem/poll", "mem", n, "slab_bytes") for n in mem_ns[-1:]]
-print("\nRatios to fs/aio (median of the runs' ratios; throughput and cancel: > 1 is faster;"
-      " latency and memory: < 1 is better)")
-print(f"{'system':14}" + "".join(f" {c[0]:>11}" for c in cols))
+cols += [("mem", "mem", n, "slab_bytes") for n in mem_ns[-1:]]
+print("\nRatios to fs/aio, median of the runs' ratios: throughput (N=...) and cancel > 1 is"
+      " faster;\nlatency p50/p99 (lat: threads anywhere, lat1: on one CPU) and memory < 1 is"
+      " better")
+print(f"{'system':13}" + "".join(f" {c[0]:>7}" for c in cols))
 for s in systems:
-    print(f"{s:14}" + "".join(f" {fmt_ratio(ratio(t, s, n, m)):>11}" for _, t, n, m in cols))
+    print(f"{s:13}" + "".join(f" {fmt_ratio(ratio(t, s, n, m)):>7}" for _, t, n, m in cols))
 
 # The plot: median events/s against N, one line per system, min-max error bars.
 plotted = [s for s in systems if any(("tput", s, n) in data for n in ns)]
@@ -238,13 +238,16 @@ if profiles:
                               for j in range(i + 1, len(f) - 1, 2)}
             order.append(label)
     names = ["user", "irqoff-end", "switch", "modules", "rust-helpers", "other-kernel"]
-    print(f"\nProfiles (perf cpu-clock sampling of {cpus} CPU(s) in the guest): wall time and"
-          " CPU time per event, round trip or cancel, in us; the CPU time by bucket")
-    print(f"{'profile':24} {'wall':>8} {'cpu':>8}" + "".join(f" {n:>12}" for n in names))
+    short = ["user", "irq-off", "switch", "aiopoll", "helpers", "other"]
+    print(f"\nProfiles (cpu-clock samples of {cpus} CPU(s)): wall and CPU time per event, round"
+          " trip or cancel,\nin us; the CPU time by bucket (user space, ends of IRQ-off"
+          " sections, context switches,\naiopoll's functions, rust_helper_*, rest of the"
+          " kernel)")
+    print(f"{'profile':23} {'wall':>8} {'cpu':>8}" + "".join(f" {n:>8}" for n in short))
     for label in order:
         t = secs_per_op.get(label)
         if not t:
             continue
         cpu = t * cpus * busy.get(label, 1.0)
-        print(f"{label:24} {t * 1e6:8.2f} {cpu * 1e6:8.2f}" +
-              "".join(f" {buckets[label].get(n, 0) * cpu * 1e4:12.2f}" for n in names))
+        print(f"{label:23} {t * 1e6:8.1f} {cpu * 1e6:8.1f}" +
+              "".join(f" {buckets[label].get(n, 0) * cpu * 1e4:8.1f}" for n in names))
