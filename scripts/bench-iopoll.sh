@@ -14,18 +14,7 @@ out=$AIOPOLL_TOP/build/bench
 mkdir -p "$out"
 host_install gcc libc6-dev libaio-dev liburing-dev rsync
 
-kdir=$("$AIOPOLL_TOP/scripts/kernel.sh" build perf)
-# The module for the perf kernel is built from a copy, so the tree's aiopoll.ko (for the
-# test kernel) is left alone.
-mod=$out/module
-mkdir -p "$mod"
-rsync -a --delete "$AIOPOLL_TOP/Kbuild" "$AIOPOLL_TOP/rust" "$AIOPOLL_TOP/uapi" "$mod/"
-(cd "$mod" && AIOPOLL_BINDS="$kdir" "$AIOPOLL_TOP/scripts/toolchain.sh" exec \
-	make -s -C "$kdir" M="$mod" LLVM="$("$AIOPOLL_TOP/scripts/toolchain.sh" llvm)" modules)
-
-payload=$(mktemp -d "$AIOPOLL_TOP/build/vm/payload.XXXXXX")
-chmod 755 "$payload"
-cp "$mod/aiopoll.ko" "$payload/"
+perf_payload "$out"
 mkdir -p "$payload/modules"
 cp "$kdir/fs/configfs/configfs.ko" "$kdir/drivers/block/null_blk/null_blk.ko" "$payload/modules/"
 gcc -D_GNU_SOURCE -O2 -Wall -static -I"$AIOPOLL_TOP/uapi" -o "$payload/iopoll_bench" \

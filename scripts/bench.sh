@@ -31,18 +31,7 @@ host_install gcc libc6-dev make binutils libaio-dev liburing-dev rsync python3 g
 make -s -C "$AIOPOLL_TOP/lib" O="$AIOPOLL_TOP/build"
 make -s -C "$AIOPOLL_TOP/bench" OUTPUT="$out/obj" AIOPOLL_BUILD="$AIOPOLL_TOP/build"
 
-kdir=$("$AIOPOLL_TOP/scripts/kernel.sh" build perf)
-# The module for the perf kernel is built from a copy, so the tree's aiopoll.ko (for the
-# test kernel) is left alone.
-mod=$out/module
-mkdir -p "$mod"
-rsync -a --delete "$AIOPOLL_TOP/Kbuild" "$AIOPOLL_TOP/rust" "$AIOPOLL_TOP/uapi" "$mod/"
-(cd "$mod" && AIOPOLL_BINDS="$kdir" "$AIOPOLL_TOP/scripts/toolchain.sh" exec \
-	make -s -C "$kdir" M="$mod" LLVM="$("$AIOPOLL_TOP/scripts/toolchain.sh" llvm)" modules)
-
-payload=$(mktemp -d "$AIOPOLL_TOP/build/vm/payload.XXXXXX")
-chmod 755 "$payload"
-cp "$mod/aiopoll.ko" "$payload/"
+perf_payload "$out"
 mkdir -p "$payload/bin"
 cp "$out/obj/poll_bench" "$payload/bin/"
 
