@@ -11,8 +11,8 @@
 //!   accounting, the request count and the mapping state. Completions take it from any
 //!   context, including hard interrupts, so it is never held across anything that sleeps.
 //!
-//! Order: `setup_lock` → `ring_lock` → `inner` → the wait queue's own lock (taken inside
-//! `wake_all()`); no lock is taken while `inner` is held.
+//! Order: `setup_lock` → `ring_lock` → `inner` → the wait queues' own locks (taken inside
+//! `wake_all()` and `PollQueue::wake()`); no lock is taken while `inner` is held.
 
 use crate::{
     fops,
@@ -24,6 +24,7 @@ use crate::{
     sys::{
         self,
         EventFd,
+        PollQueue,
         RingMem,
         RwArgs,
         SigmaskSwap,
@@ -205,10 +206,15 @@ pub(crate) struct Context {
     /// only when someone polls the device for them (`iopoll_once`).
     #[pin]
     pub(crate) iopoll: SpinLockIrq<List<Request, 1>>,
-    /// Woken on every posted event and dropped request: waiters of GETEVENTS, `release`, and
-    /// pollers of the context file.
+    /// Woken on every posted event: waiters of GETEVENTS (plain sleeping tasks only, so it
+    /// may be woken inside another wake-up).
     #[pin]
     wait: WaitQueue,
+    /// Woken on every posted event too: pollers of the context file (poll, select, epoll,
+    /// other contexts' poll requests), from a work item when the event is posted inside a
+    /// wake-up (see [`PollQueue`]).
+    #[pin]
+    pollers: PollQueue,
     /// Polls among contexts that involve this one (see [`PollOfContext`]).
     poll_counts: Arc<PollCounts>,
 }
@@ -353,6 +359,7 @@ impl Context {
                     GFP_KERNEL
                 )?,
                 wait <- WaitQueue::new(c_str!("aiopoll_ctx_wait"), static_lock_class!()),
+                pollers <- PollQueue::new(c_str!("aiopoll_ctx_pollers"), static_lock_class!()),
             }),
             GFP_KERNEL,
         )
@@ -714,6 +721,7 @@ impl Context {
         inner.refill(ring);
         drop(inner);
         self.wait.wake_all();
+        self.pollers.wake();
     }
 
     /// Polls the device for the oldest polled read or write, which also completes the others
@@ -904,9 +912,9 @@ impl Context {
         }
     }
 
-    /// The wait queue that `poll()` registers on.
-    pub(crate) fn wait_queue(&self) -> &WaitQueue {
-        &self.wait
+    /// The queue that `poll()` registers on.
+    pub(crate) fn poll_queue(&self) -> &PollQueue {
+        &self.pollers
     }
 
     /// `mmap()` of the context file: maps the whole ring, shared, from offset 0, once at a

@@ -185,7 +185,7 @@ unsafe extern "C" fn aiopoll_poll(
     let ctx = unsafe { Arc::<Context>::borrow((*file).private_data) };
     // SAFETY: `file` and `table` are valid; the wait queue lives as long as the context, which
     // outlives every poll registration (they are removed before the file is released).
-    unsafe { bindings::poll_wait(file, ctx.wait_queue().as_ptr(), table) };
+    unsafe { bindings::poll_wait(file, ctx.poll_queue().as_ptr(), table) };
     ctx.poll_mask()
 }
 

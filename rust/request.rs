@@ -450,6 +450,9 @@ impl Request {
             && !sys::in_own_wakeup()
         {
             if let Some(mut active) = this.ctx.active.try_lock() {
+                // From here the context's pollers are woken from a work item: their callbacks
+                // must not run under the lock of the queue being woken.
+                let _inline = sys::InlineCompletion::enter();
                 if this.self_ref.lock().is_none() {
                     return true;
                 }

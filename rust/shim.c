@@ -316,6 +316,70 @@ bool aiopoll_in_own_wakeup(void)
 }
 
 /*
+ * An inline poll completion runs inside a foreign wake-up (the polled file's queue lock is
+ * held) and counts as an aiopoll wake-up too: it must not wake the context's pollers, whose
+ * callbacks (epoll's among them) may take locks that are held around wake-ups of the file
+ * being polled (see aiopoll_pollq_wake()). Callers hold a spinlock; preemption is disabled
+ * here as well, so the count stays on this CPU.
+ */
+void aiopoll_inline_enter(void)
+{
+	preempt_disable();
+	this_cpu_inc(aiopoll_wake_depth);
+}
+
+void aiopoll_inline_exit(void)
+{
+	this_cpu_dec(aiopoll_wake_depth);
+	preempt_enable();
+}
+
+/*
+ * The queue that poll(), epoll and other contexts' poll requests of a context's file wait
+ * on, apart from the GETEVENTS waiters so that only plain sleeping tasks are woken under a
+ * foreign wait-queue lock. Its callbacks may take any lock (an epoll set's ep->lock and
+ * poll_wait lock, for one), so it is never woken inside a wake-up: that would order a foreign
+ * queue's lock before them, and an epoll set that both watches a context and is polled by it
+ * closes the loop (an ABBA deadlock between two CPUs, which lockdep reports). From there the
+ * wake-up goes through @work, on the module's workqueue, instead.
+ */
+static void aiopoll_pollq_work(struct work_struct *work)
+{
+	struct aiopoll_pollq *q = container_of(work, struct aiopoll_pollq, work);
+
+	aiopoll_wake_all(&q->head);
+}
+
+static_assert(sizeof(struct aiopoll_pollq) ==
+	      sizeof(struct wait_queue_head) + sizeof(struct work_struct));
+
+void aiopoll_pollq_init(struct aiopoll_pollq *q, const char *name, struct lock_class_key *key)
+{
+	__init_waitqueue_head(&q->head, name, key);
+	INIT_WORK(&q->work, aiopoll_pollq_work);
+}
+
+void aiopoll_pollq_wake(struct aiopoll_pollq *q, struct workqueue_struct *wq)
+{
+	/*
+	 * Full barrier in wq_has_sleeper(): the caller's event (published under the context's
+	 * inner lock, which a poller's mask check also takes) is ordered before this look at
+	 * the queue, so a poller either is seen here or sees the event.
+	 */
+	if (!wq_has_sleeper(&q->head))
+		return;
+	if (this_cpu_read(aiopoll_wake_depth) > 0)
+		queue_work(wq, &q->work);
+	else
+		aiopoll_wake_all(&q->head);
+}
+
+void aiopoll_pollq_fini(struct aiopoll_pollq *q)
+{
+	cancel_work_sync(&q->work);
+}
+
+/*
  * Waits on @wq until @cond returns true. Uninterruptible waits ignore @timeout and return 1.
  * Interruptible ones return what wait_event_interruptible_timeout() does: the jiffies left
  * (at least 1) when @cond became true, 0 on timeout, -ERESTARTSYS on a signal.

@@ -9,6 +9,8 @@
 #define AIOPOLL_SHIM_H
 
 #include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
 
 struct cred;
 struct file;
@@ -73,6 +75,17 @@ void aiopoll_waitqueue_init(struct wait_queue_head *wq, const char *name,
 			    struct lock_class_key *key);
 void aiopoll_wake_all(struct wait_queue_head *wq);
 bool aiopoll_in_own_wakeup(void);
+void aiopoll_inline_enter(void);
+void aiopoll_inline_exit(void);
+
+/* A context's queue for pollers of its file, woken from a work item inside wake-ups. */
+struct aiopoll_pollq {
+	struct wait_queue_head head;
+	struct work_struct work;
+};
+void aiopoll_pollq_init(struct aiopoll_pollq *q, const char *name, struct lock_class_key *key);
+void aiopoll_pollq_wake(struct aiopoll_pollq *q, struct workqueue_struct *wq);
+void aiopoll_pollq_fini(struct aiopoll_pollq *q);
 long aiopoll_wait_event(struct wait_queue_head *wq, bool interruptible, long timeout,
 			bool (*cond)(void *arg), void *arg);
 

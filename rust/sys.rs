@@ -8,6 +8,7 @@
 
 use crate::uapi::IoEvent;
 use core::{
+    marker::PhantomData,
     ptr::NonNull,
     sync::atomic::{
         AtomicPtr,
@@ -138,6 +139,15 @@ mod shim {
         );
         pub(super) fn aiopoll_wake_all(wq: *mut wait_queue_head);
         pub(super) fn aiopoll_in_own_wakeup() -> bool;
+        pub(super) fn aiopoll_inline_enter();
+        pub(super) fn aiopoll_inline_exit();
+        pub(super) fn aiopoll_pollq_init(
+            q: *mut super::RawPollQueue,
+            name: *const c_char,
+            key: *mut lock_class_key,
+        );
+        pub(super) fn aiopoll_pollq_wake(q: *mut super::RawPollQueue, wq: *mut workqueue_struct);
+        pub(super) fn aiopoll_pollq_fini(q: *mut super::RawPollQueue);
         pub(super) fn aiopoll_pwait_init(pw: *mut super::RawPWait, owner: *mut c_void);
         pub(super) fn aiopoll_poll_arm(
             file: *mut file,
@@ -725,12 +735,12 @@ pub(crate) enum WaitEnd {
     Interrupted,
 }
 
-/// A wait queue: wakes threads that wait for a condition, and backs `poll()` of a file.
+/// A wait queue: wakes threads that wait for a condition.
 ///
-/// Entries are added only by waits through this type (which remove their own before
-/// returning) and by `poll_wait()` on a file that owns the queue; poll, select and epoll remove
-/// those before the file's `release`, so the queue never needs `wake_up_pollfree()` and may be
-/// freed with its owner.
+/// Entries are added only by waits through this type, which remove their own before
+/// returning, so the queue never needs `wake_up_pollfree()` and may be freed with its owner.
+/// Its entries wake sleeping tasks and nothing else, so it may be woken anywhere, inside
+/// another wake-up included.
 #[repr(transparent)]
 #[pin_data]
 pub(crate) struct WaitQueue {
@@ -763,11 +773,6 @@ impl WaitQueue {
                 shim::aiopoll_waitqueue_init(slot, name.as_char_ptr(), key.as_ptr())
             }),
         })
-    }
-
-    /// The C wait queue head, for `poll_wait()`.
-    pub(crate) fn as_ptr(&self) -> *mut bindings::wait_queue_head {
-        self.head.get()
     }
 
     /// Wakes every waiter (`wake_up_all()`); callable from any context.
@@ -810,6 +815,80 @@ impl WaitQueue {
             ret if ret < 0 => WaitEnd::Interrupted,
             _ => WaitEnd::Done,
         }
+    }
+}
+
+/// The C `struct aiopoll_pollq` (`rust/shim.h`): a wait queue and the work item that wakes it
+/// from outside a wake-up.
+#[repr(C)]
+pub(crate) struct RawPollQueue {
+    head: bindings::wait_queue_head,
+    work: bindings::work_struct,
+}
+
+/// The queue that pollers of a file wait on (`poll_wait()`: poll, select, epoll, and poll
+/// requests of other contexts), woken through [`PollQueue::wake`].
+///
+/// Its entries' callbacks may take any lock (epoll's, for one), so it is never woken inside
+/// another wake-up; there the wake-up is deferred to a work item on the module's workqueue
+/// (`rust/shim.c` explains the deadlock this avoids). Entries are added by `poll_wait()` on
+/// the owning file: poll, select and epoll remove theirs before the file's `release`, and poll
+/// requests hold a reference to the file, so the queue never needs `wake_up_pollfree()`.
+///
+/// # Invariants
+///
+/// `q` was initialised by `aiopoll_pollq_init()`; its work item is cancelled (and waited for)
+/// on drop, before the memory goes.
+#[pin_data(PinnedDrop)]
+pub(crate) struct PollQueue {
+    #[pin]
+    q: Opaque<RawPollQueue>,
+}
+
+// SAFETY: The wait queue has its own lock and the work item is queued and cancelled with the
+// workqueue API, which may be used from any thread.
+unsafe impl Send for PollQueue {}
+// SAFETY: As above.
+unsafe impl Sync for PollQueue {}
+
+impl PollQueue {
+    /// Creates the queue; `name` and `key` name its lock for lockdep.
+    pub(crate) fn new(name: &'static CStr, key: Pin<&'static LockClassKey>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `aiopoll_pollq_init` initialises the pinned slot it is given.
+            // INVARIANT: initialised here.
+            q <- Opaque::ffi_init(move |slot| unsafe {
+                shim::aiopoll_pollq_init(slot, name.as_char_ptr(), key.as_ptr())
+            }),
+        })
+    }
+
+    /// The C wait queue head, for `poll_wait()`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::wait_queue_head {
+        // SAFETY: `q` is valid memory; this only computes the address of a field.
+        unsafe { &raw mut (*self.q.get()).head }
+    }
+
+    /// Wakes the pollers: at once, or from the work item when the caller runs inside a
+    /// wake-up (an inline poll completion). Callable from any context.
+    pub(crate) fn wake(&self) {
+        let wq = WORKQUEUE.load(Ordering::Acquire);
+        if wq.is_null() {
+            // No context (so no queue) exists without the module's workqueue.
+            return;
+        }
+        // SAFETY: By the type invariant `q` is initialised; `wq` is the module's workqueue,
+        // valid until after the last context (which owns this queue) is gone.
+        unsafe { shim::aiopoll_pollq_wake(self.q.get(), wq) }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for PollQueue {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariant `q` is initialised; after this no work item refers to
+        // it.
+        unsafe { shim::aiopoll_pollq_fini(self.q.get()) }
     }
 }
 
@@ -905,11 +984,39 @@ impl<T: Tracked> Drop for TrackedRef<T> {
     }
 }
 
-/// Whether the caller runs inside a wake-up of one of aiopoll's own wait queues (on this CPU).
+/// Whether the caller runs inside a wake-up of one of aiopoll's own wait queues or an inline
+/// completion ([`InlineCompletion`]), on this CPU.
 pub(crate) fn in_own_wakeup() -> bool {
     // SAFETY: No preconditions; reads a per-CPU counter with preemption off (the caller is a
     // wake-up callback, which runs under a spinlock).
     unsafe { shim::aiopoll_in_own_wakeup() }
+}
+
+/// Marks this CPU as inside an aiopoll wake-up while a poll request completes inline, in
+/// its waker's context: the context's pollers are then woken from a work item
+/// ([`PollQueue::wake`]) and other contexts' poll wake-ups defer ([`in_own_wakeup`]).
+///
+/// # Invariants
+///
+/// Created by `aiopoll_inline_enter()` (which disabled preemption), undone once on drop.
+pub(crate) struct InlineCompletion(PhantomData<*mut ()>);
+
+impl InlineCompletion {
+    /// Enters the inline section until the guard is dropped.
+    pub(crate) fn enter() -> Self {
+        // SAFETY: No preconditions; balanced by `drop`.
+        unsafe { shim::aiopoll_inline_enter() };
+        // INVARIANT: entered just above.
+        Self(PhantomData)
+    }
+}
+
+impl Drop for InlineCompletion {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the section was entered on this CPU (the guard is not
+        // `Send` and preemption is off), and is left once.
+        unsafe { shim::aiopoll_inline_exit() };
+    }
 }
 
 /// The C `struct aiopoll_pwait` (`rust/shim.h`): a wait-queue entry and the queue it is on.

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -408,6 +409,62 @@ TEST_F(pctx, chain_through_epoll_and_another_context)
 	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
 	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
 	close(ep);
+	actx_fini(&b);
+}
+
+/*
+ * Lock chains between epoll and contexts, both ways, in one boot: a context's completion
+ * wakes an epoll set that watches the context (context queue -> epoll locks), and a request
+ * of a context polling an epoll set completes inline in epoll's wake-up (epoll's poll_wait
+ * lock -> context). Before the context's pollers got a queue of their own, woken outside
+ * foreign wake-ups, lockdep reported this pair as a possible deadlock (found by the fuzzer).
+ */
+TEST_F(pctx, epoll_both_ways_inline)
+{
+	struct epoll_event ee = { .events = EPOLLIN };
+	struct io_event ev;
+	struct iocb cb, cb2, noop;
+	struct actx b;
+	int ep1, ep2, p[2];
+	char c;
+
+	ASSERT_EQ(0, pipe(p));
+	ASSERT_EQ(0, actx_init(&b, 8));
+	/* Context -> epoll: epoll set 1 watches B and is polled by A. */
+	ep1 = epoll_create1(0);
+	ASSERT_LE(0, ep1);
+	ASSERT_EQ(0, epoll_ctl(ep1, EPOLL_CTL_ADD, b.fd, &ee));
+	prep_poll(&cb, ep1, POLLIN);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	prep_rw(&noop, IOCB_CMD_NOOP, 0, NULL, 0, 0);
+	ASSERT_EQ(1, actx_submit1(b.fd, &noop));
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
+	EXPECT_EQ((unsigned long)&cb, ev.obj);
+	EXPECT_TRUE(ev.res & POLLIN);
+	/* Epoll -> context: B polls epoll set 2, which watches a pipe; a write completes it. */
+	ep2 = epoll_create1(0);
+	ASSERT_LE(0, ep2);
+	ASSERT_EQ(0, epoll_ctl(ep2, EPOLL_CTL_ADD, p[0], &ee));
+	ASSERT_EQ(1, wait_events(b.fd, 1, 1, &ev, 5000)); /* the NOOP */
+	prep_poll(&cb2, ep2, POLLIN);
+	ASSERT_EQ(1, actx_submit1(b.fd, &cb2));
+	EXPECT_EQ(0, wait_events(b.fd, 1, 1, &ev, 50));
+	/* A watches B's fd as well, so B's inline completion has a poller to wake. */
+	prep_poll(&cb, b.fd, POLLIN);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	ASSERT_EQ(1, write(p[1], "x", 1));
+	/* A first: B's event, once reaped, no longer makes B's fd readable. */
+	ASSERT_EQ(1, wait_events(self->c.fd, 1, 1, &ev, 5000));
+	EXPECT_EQ((unsigned long)&cb, ev.obj);
+	EXPECT_TRUE(ev.res & POLLIN);
+	ASSERT_EQ(1, wait_events(b.fd, 1, 1, &ev, 5000));
+	EXPECT_EQ((unsigned long)&cb2, ev.obj);
+	EXPECT_TRUE(ev.res & POLLIN);
+	ASSERT_EQ(1, read(p[0], &c, 1));
+	close(ep1);
+	close(ep2);
+	close(p[0]);
+	close(p[1]);
 	actx_fini(&b);
 }
 
@@ -821,6 +878,84 @@ static void scale(struct __test_metadata *_metadata, int ctx, int multishot)
 	free(list);
 	free(ev);
 	free(p);
+}
+
+struct noop_loop {
+	int ctx;
+	long rounds;
+	atomic_long done;
+};
+
+static void *submit_noops(void *arg)
+{
+	struct noop_loop *n = arg;
+	struct iocb cb;
+
+	prep_rw(&cb, IOCB_CMD_NOOP, 0, NULL, 0, 0);
+	while (atomic_load(&n->done) < n->rounds) {
+		if (actx_submit1(n->ctx, &cb) == 1)
+			atomic_fetch_add(&n->done, 1);
+		else if (errno == EAGAIN)
+			sched_yield();
+		else
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * A context polls an epoll set that watches the context itself and a pipe, while another
+ * thread completes NOOPs on the context: the pipe's wake-up completes the poll inline under
+ * the epoll set's lock while the NOOPs' completions wake the epoll set through the context.
+ * With one shared queue this is an ABBA deadlock between two CPUs.
+ */
+TEST_F_TIMEOUT(stress, epoll_loop_through_context, 1800)
+{
+	struct noop_loop n = { .ctx = self->c.fd, .rounds = stress_rounds(300, 5000) };
+	struct epoll_event ee = { .events = EPOLLIN };
+	struct io_event ev[64];
+	long polls = stress_rounds(300, 5000), noops = 0, r, got, i;
+	struct iocb cb;
+	pthread_t t;
+	int ep, p[2];
+	char c;
+
+	ASSERT_EQ(0, pipe(p));
+	ep = epoll_create1(0);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ee));
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->c.fd, &ee));
+	ASSERT_EQ(0, pthread_create(&t, NULL, submit_noops, &n));
+	for (r = 0; r < polls; r++) {
+		int seen = 0;
+
+		prep_poll(&cb, ep, POLLIN);
+		ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+		ASSERT_EQ(1, write(p[1], "x", 1));
+		while (!seen) {
+			got = wait_events(self->c.fd, 1, 64, ev, 10000);
+			ASSERT_LT(0, got) TH_LOG("round %ld: no event", r);
+			for (i = 0; i < got; i++) {
+				if (ev[i].obj == (unsigned long)&cb) {
+					EXPECT_TRUE(ev[i].res & POLLIN);
+					seen = 1;
+				} else {
+					noops++;
+				}
+			}
+		}
+		ASSERT_EQ(1, read(p[0], &c, 1));
+	}
+	pthread_join(t, NULL);
+	while (noops < n.rounds) {
+		got = wait_events(self->c.fd, 1, 64, ev, 10000);
+		ASSERT_LT(0, got) TH_LOG("%ld of %ld NOOP events", noops, n.rounds);
+		noops += got;
+	}
+	EXPECT_EQ(n.rounds, noops);
+	close(ep);
+	close(p[0]);
+	close(p[1]);
 }
 
 TEST_F_TIMEOUT(stress, many_pipes_oneshot, 3600)
