@@ -124,7 +124,7 @@ payload() {
 	done
 	if [ -d "$BUILD/selftests" ]; then
 		cp -r "$BUILD/selftests" "$p/selftests"
-		cp "$AIOPOLL_TOP/selftests/run_tests.sh" "$p/selftests/"
+		cp "$AIOPOLL_TOP/selftests/run_tests.sh" "$AIOPOLL_TOP/selftests/tap.sh" "$p/selftests/"
 		cp "$AIOPOLL_TOP/selftests/fuzz_test.sh" "$p/selftests/aiopoll_fuzz_test"
 		cp "$AIOPOLL_TOP/selftests/kmemleak_test.sh" "$p/selftests/aiopoll_kmemleak_test"
 	fi

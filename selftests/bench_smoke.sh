@@ -9,17 +9,8 @@
 bin=${POLL_BENCH:-$(dirname "$0")/../bin/poll_bench}
 [ -x "$bin" ] || bin=/aiopoll/bin/poll_bench
 out=/tmp/bench_smoke.out
-n=0
-status=0
-tap() {	# tap <status> <description>
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - bench smoke: $2"
-	else
-		echo "not ok $n - bench smoke: $2"
-		status=1
-	fi
-}
+TAP_PREFIX='bench smoke: '
+. "$(dirname "$0")/tap.sh"
 
 # has <awk condition>: a result line of the output satisfies it.
 has() {

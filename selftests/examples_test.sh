@@ -4,18 +4,7 @@
 # and on epoll, and the file copier with the copy compared byte for byte. Prints TAP. (The
 # Rust examples run with the crate's tests, in aiopoll_crate_test.)
 bin=$(dirname "$0")/../bin
-n=0
-status=0
-tap() {	# tap <status> <description> [output file]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		[ -n "$3" ] && sed 's/^/# /' "$3"
-		status=1
-	fi
-}
+. "$(dirname "$0")/tap.sh"
 
 run_echo() {	# run_echo <binary> <name> [--epoll]
 	"$1" --clients 50 --messages 10 $3 > /tmp/echo.out 2>&1

@@ -12,19 +12,8 @@ d=${AIOPOLL_LIBAIO_DIR:-$(dirname "$0")/../libaio}
 ld=$d/dyn/ld-linux-x86-64.so.2
 out=/tmp/libaio-diff
 mkdir -p $out
-n=0
-status=0
 maxnr=$(cat /proc/sys/fs/aio-max-nr)
-
-tap() {	# tap <0|1 ok> <description>
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		status=1
-	fi
-}
+. "$(dirname "$0")/tap.sh"
 
 same() {	# same <reference> <other> <description>
 	if cmp -s "$1" "$2"; then
