@@ -893,8 +893,9 @@ impl Context {
         };
         // SAFETY: A request is only ever put on its own context's `active` list.
         let listed = unsafe { active.remove(&req) };
-        Request::poll_cancel(req.as_arc_borrow());
-        drop(active);
+        // Usually completes it before returning; fs/aio's answer stays `EINPROGRESS` (the
+        // event is always delivered through the ring).
+        Request::poll_cancel_now(req.as_arc_borrow(), active);
         drop(listed);
         Err(EINPROGRESS)
     }

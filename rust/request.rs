@@ -34,6 +34,7 @@ use kernel::{
     impl_has_work,
     list::{
         AtomicTracker,
+        List,
         ListArc,
         ListLinks,
         TryNewListArc, //
@@ -53,7 +54,8 @@ use kernel::{
         Arc,
         ArcBorrow,
         Refcount,
-        SpinLockIrq, //
+        SpinLockIrq,
+        SpinLockIrqGuard, //
     },
     workqueue::{
         Work,
@@ -358,7 +360,7 @@ impl Request {
     }
 
     /// Takes the request off the context's `active` list, if it is there.
-    fn unlist(&self, active: &mut kernel::list::List<Self>) -> Option<ListArc<Self>> {
+    fn unlist(&self, active: &mut List<Self>) -> Option<ListArc<Self>> {
         // SAFETY: A request is only ever put on its own context's `active` list.
         unsafe { active.remove(self) }
     }
@@ -422,6 +424,35 @@ impl Request {
     pub(crate) fn poll_cancel(this: ArcBorrow<'_, Self>) {
         this.pstate_update(|s| s | pstate::CANCEL);
         Self::poll_schedule(this);
+    }
+
+    /// Cancels a poll request that the cancel ioctl took off `active`, whose lock it passes
+    /// in: completes it at once (`res == 0`) when its work is idle, as io_uring cancels
+    /// without a round trip through a worker; otherwise the work does it, as
+    /// [`Request::poll_cancel`].
+    ///
+    /// Claiming the idle work (`pstate` 0 to `SCHED | CANCEL`) excludes everyone else who
+    /// could complete the request: the work (never queued again while `SCHED` is set) and an
+    /// inline wake-up (which needs `pstate == 0` and `active`, held here until the entries are
+    /// off their queues). A wake-up that got in first set `SCHED`, and the claim fails.
+    pub(crate) fn poll_cancel_now(
+        this: ArcBorrow<'_, Self>,
+        active: SpinLockIrqGuard<'_, List<Self>>,
+    ) {
+        if this
+            .pstate
+            .cmpxchg(0, pstate::SCHED | pstate::CANCEL, Full)
+            .is_err()
+        {
+            Self::poll_cancel(this);
+            return;
+        }
+        this.poll_unqueue();
+        let completion = this.self_ref.lock().take();
+        drop(active);
+        if let Some(completion) = completion {
+            Self::complete(completion, 0);
+        }
     }
 
     /// A wake-up of one of the request's entries (fs/aio's `aio_poll_wake()`), with that

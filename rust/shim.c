@@ -283,8 +283,13 @@ int aiopoll_get_timeout(u64 uts, s64 *nsecs)
 
 struct workqueue_struct *aiopoll_alloc_workqueue(void)
 {
-	/* Unbound: fsync work may block for long; destroyed (and drained) at module exit. */
-	return alloc_workqueue("aiopoll", WQ_UNBOUND, 0);
+	/*
+	 * Per-CPU, as fs/aio's poll and fsync work on system_wq: the work runs on the CPU that
+	 * queued it (the waker's or the canceller's), without a cross-CPU wake-up. Fsync work may
+	 * sleep for long, which per-CPU pools handle by starting another worker. Destroyed (and
+	 * drained) at module exit.
+	 */
+	return alloc_workqueue("aiopoll", WQ_PERCPU, 0);
 }
 
 void aiopoll_waitqueue_init(struct wait_queue_head *wq, const char *name,
