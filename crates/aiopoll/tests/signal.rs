@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aiopoll::{Errno, Op, PollEvents, SigMask};
+use aiopoll::{Context, Errno, Op, PollEvents, SigMask, Token};
 
 static HANDLED: AtomicUsize = AtomicUsize::new(0);
 
@@ -38,6 +38,24 @@ fn mask_sigusr1(how: libc::c_int) {
     }
 }
 
+/// The handler installed, SIGUSR1 blocked (`how` = SIG_BLOCK) or unblocked in this thread, and
+/// a context with one poll armed on an idle pipe, whose ends are returned to keep it open.
+fn armed_poll(how: libc::c_int) -> (Context, Token, OwnedFd, OwnedFd) {
+    install_handler();
+    mask_sigusr1(how);
+    let mut ctx = common::ctx(8);
+    let (rx, tx) = rustix::pipe::pipe().unwrap();
+    let t = ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
+    (ctx, t, rx, tx)
+}
+
+/// Cancels the armed poll, checks its event (`res == 0`) and unblocks SIGUSR1 again.
+fn cancel_armed_poll(mut ctx: Context, t: Token) {
+    ctx.cancel(t).unwrap();
+    assert_eq!(common::wait_one(&mut ctx).result(), Ok(0));
+    mask_sigusr1(libc::SIG_UNBLOCK);
+}
+
 /// Sends SIGUSR1 to thread `t` after `ms` milliseconds, from another thread.
 fn signal_later(t: libc::pthread_t, ms: u64) -> std::thread::JoinHandle<()> {
     let t = t as usize;
@@ -59,11 +77,7 @@ fn self_thread() -> libc::pthread_t {
 #[test]
 fn signal_let_through_by_the_mask_interrupts_the_wait() {
     require_device!();
-    install_handler();
-    mask_sigusr1(libc::SIG_BLOCK);
-    let mut ctx = common::ctx(8);
-    let (rx, _tx) = rustix::pipe::pipe().unwrap();
-    let t = ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
+    let (mut ctx, t, _rx, _tx) = armed_poll(libc::SIG_BLOCK);
     let before = HANDLED.load(Ordering::SeqCst);
     let mask = SigMask::current_thread().unwrap();
     assert!(mask.contains(libc::SIGUSR1));
@@ -94,19 +108,13 @@ fn signal_let_through_by_the_mask_interrupts_the_wait() {
     // The thread's own mask is back: SIGUSR1 blocked.
     assert!(SigMask::current_thread().unwrap().contains(libc::SIGUSR1));
     assert!(ctx.is_in_flight(t));
-    ctx.cancel(t).unwrap();
-    assert_eq!(common::wait_one(&mut ctx).result(), Ok(0));
-    mask_sigusr1(libc::SIG_UNBLOCK);
+    cancel_armed_poll(ctx, t);
 }
 
 #[test]
 fn blocked_signal_does_not_interrupt_and_the_mask_delivers_it() {
     require_device!();
-    install_handler();
-    mask_sigusr1(libc::SIG_BLOCK);
-    let mut ctx = common::ctx(8);
-    let (rx, _tx) = rustix::pipe::pipe().unwrap();
-    let t = ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
+    let (mut ctx, t, _rx, _tx) = armed_poll(libc::SIG_BLOCK);
     let before = HANDLED.load(Ordering::SeqCst);
     // Pending but blocked: a plain wait times out normally.
     // SAFETY: signals the calling thread itself; the handler is installed.
@@ -132,9 +140,7 @@ fn blocked_signal_does_not_interrupt_and_the_mask_delivers_it() {
     );
     assert_eq!(r.unwrap_err(), Errno::INTR);
     assert_eq!(HANDLED.load(Ordering::SeqCst), before + 1);
-    ctx.cancel(t).unwrap();
-    assert_eq!(common::wait_one(&mut ctx).result(), Ok(0));
-    mask_sigusr1(libc::SIG_UNBLOCK);
+    cancel_armed_poll(ctx, t);
 }
 
 #[test]
@@ -161,11 +167,7 @@ fn wait_with_sigmask_returns_completions() {
 #[test]
 fn plain_wait_is_interrupted_by_a_handled_signal() {
     require_device!();
-    install_handler();
-    mask_sigusr1(libc::SIG_UNBLOCK);
-    let mut ctx = common::ctx(8);
-    let (rx, _tx) = rustix::pipe::pipe().unwrap();
-    let t = ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
+    let (mut ctx, t, _rx, _tx) = armed_poll(libc::SIG_UNBLOCK);
     // Signals every 100 ms until the wait returns, so that one surely lands inside it.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let target = self_thread() as usize;
@@ -183,6 +185,5 @@ fn plain_wait_is_interrupted_by_a_handled_signal() {
     stop.store(true, Ordering::SeqCst);
     sender.join().unwrap();
     assert_eq!(r.unwrap_err(), Errno::INTR);
-    ctx.cancel(t).unwrap();
-    assert_eq!(common::wait_one(&mut ctx).result(), Ok(0));
+    cancel_armed_poll(ctx, t);
 }
