@@ -956,6 +956,7 @@ TEST_F_TIMEOUT(stress, epoll_loop_through_context, 1800)
 		noops += got;
 	}
 	EXPECT_EQ(n.rounds, noops);
+	printf("# %ld polls and %ld NOOPs completed\n", polls, noops);
 	close(ep);
 	close(p[0]);
 	close(p[1]);
