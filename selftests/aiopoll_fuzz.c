@@ -279,7 +279,9 @@ static void op_mmap(struct tstate *t)
 			}
 			return;
 		case 1:	/* split it, and forget it: the hole may soon hold someone else's memory */
-			note(munmap((char *)t->maps[i] + 4096 * below(r, 2), 4096));
+			/* Its first or second page, never the page after a one-page mapping. */
+			note(munmap((char *)t->maps[i] + (t->map_len[i] > 4096 ? 4096 * below(r, 2) : 0),
+				    4096));
 			t->maps[i] = NULL;
 			return;
 		case 2:
@@ -406,7 +408,11 @@ static void op_getevents(struct tstate *t)
 	g.min_nr = chance(r, 70) ? below(r, 2) : (long long)interesting(r);
 	if (g.nr > 64 && chance(r, 80))
 		g.nr = 64;
-	g.events = chance(r, 90) ? (uintptr_t)t->ev : some_ptr(r, 32);
+	/*
+	 * t->ev holds 64 events and sits in this process's malloc heap: larger counts get an
+	 * arena pointer instead, where a copy of too many events ends at the guard page.
+	 */
+	g.events = g.nr >= 0 && g.nr <= 64 && chance(r, 90) ? (uintptr_t)t->ev : some_ptr(r, 32);
 	/* Always a timeout when waiting: an endless wait would only stall the thread. */
 	if (chance(r, 3)) {
 		ts.tv_nsec = (long long)interesting(r);
@@ -607,7 +613,17 @@ static void proc_main(int proc)
 
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	arena = mmap(NULL, ARENA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/*
+	 * The arena between two PROT_NONE guard pages: pointers that run off its end (some_ptr()
+	 * and iovecs longer than the arena) must fault, never reach whatever the process mapped
+	 * next to it, such as one of malloc's heaps (the kernel would write I/O into it).
+	 */
+	arena = mmap(NULL, ARENA + 2 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (arena == MAP_FAILED || mprotect(arena + 4096, ARENA, PROT_READ | PROT_WRITE)) {
+		perror("aiopoll_fuzz: arena");
+		exit(2);
+	}
+	arena += 4096;
 	for (i = 0; i < NSLOTS; i++)
 		atomic_store(&slots[i], -1);
 	for (i = 0; i < NSLOTS / 2; i++)
