@@ -209,17 +209,7 @@ impl Request {
         match &this.op {
             Op::Rw(args) => {
                 let file = this.file.as_ref().ok_or(EBADF)?;
-                if args.hipri {
-                    // On the context's list before it is issued, so a completion always finds
-                    // it there to take it off.
-                    let listed =
-                        ListArc::<Self, 1>::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
-                    this.ctx.iopoll.lock().push_back(listed);
-                }
-                if let Err(e) = sys::rw_submit(&this, &this.io, file, args) {
-                    drop(this.unlist_iopoll());
-                    return Err(e);
-                }
+                sys::rw_submit(&this, &this.io, file, args)?;
             }
             Op::Fsync { .. } => {
                 sys::workqueue()?.enqueue(this.clone()).map_err(|_| EBUSY)?;
@@ -257,6 +247,18 @@ impl Request {
 // SAFETY: `RW_IO_OFFSET` is the offset of `io`, the `RwIo` that `issue` passes to `rw_submit`.
 unsafe impl RwOwner for Request {
     const RW_IO_OFFSET: usize = core::mem::offset_of!(Request, io);
+
+    fn rw_issuing(this: &Arc<Self>) -> Result {
+        if let Op::Rw(args) = &this.op {
+            if args.hipri {
+                // On the context's list before it is issued, so a completion always finds it
+                // there to take it off; and only now, with the kiocb ready for a poller.
+                let listed = ListArc::<Self, 1>::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
+                this.ctx.iopoll.lock().push_back(listed);
+            }
+        }
+        Ok(())
+    }
 
     fn rw_done(this: Arc<Self>, res: i64) {
         let listed = this.unlist_iopoll();

@@ -604,6 +604,11 @@ pub(crate) fn cond_resched() {
 pub(crate) unsafe trait RwOwner: Sized + Send + Sync {
     /// Offset of the embedded [`RwIo`].
     const RW_IO_OFFSET: usize;
+    /// Called once the kiocb is fully prepared and checked, right before the I/O is issued
+    /// (so before [`RwOwner::rw_done`] can run); an error cancels the submission. This is
+    /// where a polled (`hipri`) owner makes itself findable by pollers: not earlier, since a
+    /// poller would then use a kiocb that is still being initialised.
+    fn rw_issuing(this: &Arc<Self>) -> Result;
     /// Called once when the read or write ends, with its result (bytes or a negative errno),
     /// possibly in interrupt context.
     fn rw_done(this: Arc<Self>, res: i64);
@@ -694,7 +699,8 @@ pub(crate) fn rw_submit<T: RwOwner>(
     })?;
     // From here on the imported iovec array (if any) must be freed.
     // SAFETY: `kiocb` and `iter` were initialised above.
-    let verify = to_result(unsafe { shim::aiopoll_rw_verify(kiocb, iter.get(), args.write) });
+    let verify = to_result(unsafe { shim::aiopoll_rw_verify(kiocb, iter.get(), args.write) })
+        .and_then(|()| T::rw_issuing(owner));
     if verify.is_ok() {
         // The completion's reference: given back by `rw_complete`.
         let _ = Arc::into_raw(owner.clone());

@@ -3,6 +3,8 @@
  * Polled block I/O (RWF_HIPRI): O_DIRECT reads and writes on a null_blk device and an NVMe
  * namespace with poll queues, completed by polling from the wait ioctl (and on close).
  */
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/wait.h>
 
@@ -161,6 +163,79 @@ TEST_F(dev, polled_and_interrupt_driven_together)
 	ASSERT_EQ(16, actx_getevents(self->c.fd, 16, 16, ev, NULL));
 	for (i = 0; i < 16; i++)
 		EXPECT_EQ(BS, ev[i].res);
+}
+
+struct reaper {
+	int ctx;
+	long want;
+	atomic_long good;	/* res == BS */
+	atomic_long einval;	/* res == -EINVAL (misaligned) */
+	atomic_long bad;	/* anything else, or a failed wait */
+};
+
+/* Polls by zero-timeout waits, as fast as it can, until every event came. */
+static void *reap_polling(void *arg)
+{
+	struct timespec zero = { 0, 0 };
+	struct reaper *rp = arg;
+	struct io_event ev[64];
+	long n, i;
+
+	while (atomic_load(&rp->good) + atomic_load(&rp->einval) + atomic_load(&rp->bad) <
+	       rp->want) {
+		n = actx_getevents(rp->ctx, 0, 64, ev, &zero);
+		if (n < 0) {
+			atomic_fetch_add(&rp->bad, 1);
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			if (ev[i].res == BS)
+				atomic_fetch_add(&rp->good, 1);
+			else if (ev[i].res == -EINVAL)
+				atomic_fetch_add(&rp->einval, 1);
+			else
+				atomic_fetch_add(&rp->bad, 1);
+		}
+	}
+	return NULL;
+}
+
+static void submit_retrying(struct __test_metadata *_metadata, int ctx, struct iocb *cb)
+{
+	while (actx_submit1(ctx, cb) != 1) {
+		ASSERT_EQ(EAGAIN, errno);
+		sched_yield();
+	}
+}
+
+/*
+ * Submissions race a thread that polls the device all the time: a polled request must not
+ * be visible to pollers before its kiocb is ready (the fuzzer found a poller calling
+ * ->iopoll() through a kiocb still being initialised: a NULL dereference). Interleaved: a
+ * misaligned read (its -EINVAL comes in the event) and a submission refused at once (an
+ * unknown RWF flag); every event arrives exactly once.
+ */
+TEST_F(dev, submit_races_pollers)
+{
+	long rounds = stress_rounds(300, 5000), r;
+	struct reaper rp = { .ctx = self->c.fd, .want = 2 * rounds };
+	struct iocb cb, misaligned, refused;
+	pthread_t t;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, reap_polling, &rp));
+	for (r = 0; r < rounds; r++) {
+		prep_hipri(&refused, IOCB_CMD_PREAD, self->fd, self->buf, BS, 0);
+		refused.aio_rw_flags |= 1 << 30;
+		EXPECT_EQ(-1, actx_submit1(self->c.fd, &refused));
+		prep_hipri(&misaligned, IOCB_CMD_PREAD, self->fd, self->buf + 1, BS, 0);
+		submit_retrying(_metadata, self->c.fd, &misaligned);
+		prep_hipri(&cb, IOCB_CMD_PREAD, self->fd, self->buf, BS, (r % 256) * BS);
+		submit_retrying(_metadata, self->c.fd, &cb);
+	}
+	pthread_join(t, NULL);
+	EXPECT_EQ(rounds, atomic_load(&rp.good));
+	EXPECT_EQ(rounds, atomic_load(&rp.einval));
+	EXPECT_EQ(0, atomic_load(&rp.bad));
 }
 
 TEST_F(dev, close_and_exit_with_polled_io_in_flight)
