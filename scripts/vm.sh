@@ -93,7 +93,7 @@ start=$(date +%s)
 timeout -k 10 "$timeout" qemu-system-x86_64 "${args[@]}" "${extra[@]}" -append "$append" &
 qpid=$!
 # Stream the command's output while the guest runs (without QEMU's carriage returns).
-tail -n +1 -f --pid=$qpid "$out" 2>/dev/null | tr -d '\r' | grep -v '^AIOPOLL-EXIT=' &
+tail -n +1 -f --pid=$qpid "$out" 2>/dev/null | tr -d '\r' | grep -av '^AIOPOLL-EXIT=' &
 tpid=$!
 set +e
 wait $qpid
@@ -102,7 +102,7 @@ set -e
 wait $tpid 2>/dev/null || true
 secs=$(( $(date +%s) - start ))
 
-if [ -n "$keep" ]; then tr -d '\r' <"$out" | { grep -v '^AIOPOLL-EXIT=' || true; } >"$keep"; fi
+if [ -n "$keep" ]; then tr -d '\r' <"$out" | { grep -av '^AIOPOLL-EXIT=' || true; } >"$keep"; fi
 rc=$(tr -d '\r' <"$out" | sed -n 's/^AIOPOLL-EXIT=\([0-9]*\)$/\1/p' | tail -n1)
 if [ -z "$rc" ]; then
 	if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then

@@ -147,7 +147,7 @@ static int some_fd(struct rng *r)
 		return atomic_load(&slots[below(r, NSLOTS)]);
 	if (chance(r, 50))
 		return blockdev >= 0 ? blockdev : -1;
-	return chance(r, 50) ? -1 : (int)below(r, 2048);
+	return chance(r, 50) ? -1 : 3 + (int)below(r, 2045);	/* never stdin/out/err */
 }
 
 /* Mostly a slot that holds a context (so that ioctls reach aiopoll), else any fd. */
