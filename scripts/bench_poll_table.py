@@ -83,6 +83,15 @@ def fmt_ratio(r):
     return f"{r:.2f}" if r is not None else "-"
 
 
+# The counts per event, round trip or op that every test reports, as the last columns.
+COUNTS_HEAD = f"{'syscalls':>8} {'vcsw':>5} {'ivcsw':>5} {'sys-csw':>7}"
+
+
+def counts(test, system, n):
+    return (f"{med(test, system, n, 'syscalls'):8.3f} {med(test, system, n, 'vcsw'):5.2f}"
+            f" {med(test, system, n, 'ivcsw'):5.2f} {med(test, system, n, 'syswide_csw'):7.3f}")
+
+
 def runs_of(test):
     counts = [len(next(iter(m.values()))) for (t, _, _), m in data.items() if t == test]
     return max(counts) if counts else 0
@@ -109,8 +118,7 @@ if failed:
     print(f"{len(failed)} measurement(s) FAILED:", *failed, sep="\n  ")
 
 print(f"\nPoll throughput, events/s (higher is better), {runs_of('tput')} runs")
-print(f"{'system':13} {'N':>5} {'events/s':>26} {'ratio':>5} {'syscalls':>8} {'vcsw':>5}"
-      f" {'ivcsw':>5} {'sys-csw':>7}")
+print(f"{'system':13} {'N':>5} {'events/s':>26} {'ratio':>5} {COUNTS_HEAD}")
 for n in ns:
     for s in systems:
         row = data.get(("tput", s, n))
@@ -118,9 +126,7 @@ for n in ns:
             continue
         lo, md, hi = mmm(row["ev_per_s"])
         print(f"{s:13} {n:>5} {lo:8.0f}/{md:8.0f}/{hi:8.0f} "
-              f"{fmt_ratio(ratio('tput', s, n, 'ev_per_s')):>5}"
-              f" {med('tput', s, n, 'syscalls'):8.3f} {med('tput', s, n, 'vcsw'):5.2f}"
-              f" {med('tput', s, n, 'ivcsw'):5.2f} {med('tput', s, n, 'syswide_csw'):7.3f}")
+              f"{fmt_ratio(ratio('tput', s, n, 'ev_per_s')):>5} {counts('tput', s, n)}")
 
 for test, where in (("lat", "threads on any CPU"), ("lat1", "both threads on one CPU")):
     if not any(k[0] == test for k in data):
@@ -128,7 +134,7 @@ for test, where in (("lat", "threads on any CPU"), ("lat1", "both threads on one
     print(f"\nWake-up latency ({test}: {where}), round trip in us (lower is better),"
           f" {runs_of(test)} runs")
     print(f"{'system':13} {'p50 us':>17} {'ratio':>5} {'p99 us':>20} {'ratio':>5}"
-          f" {'syscalls':>8} {'vcsw':>5} {'ivcsw':>5} {'sys-csw':>7}")
+          f" {COUNTS_HEAD}")
     for s in systems:
         row = data.get((test, s, 0))
         if not row:
@@ -137,21 +143,17 @@ for test, where in (("lat", "threads on any CPU"), ("lat1", "both threads on one
         print(f"{s:13} {p50[0]:5.0f}/{p50[1]:5.0f}/{p50[2]:5.0f}"
               f" {fmt_ratio(ratio(test, s, 0, 'p50_us')):>5}"
               f" {p99[0]:6.0f}/{p99[1]:6.0f}/{p99[2]:6.0f}"
-              f" {fmt_ratio(ratio(test, s, 0, 'p99_us')):>5}"
-              f" {med(test, s, 0, 'syscalls'):8.3f} {med(test, s, 0, 'vcsw'):5.2f}"
-              f" {med(test, s, 0, 'ivcsw'):5.2f} {med(test, s, 0, 'syswide_csw'):7.3f}")
+              f" {fmt_ratio(ratio(test, s, 0, 'p99_us')):>5} {counts(test, s, 0)}")
 
 print(f"\nCancellation, arm + cancel (+ reap) per second (higher is better), {runs_of('cancel')} runs")
-print(f"{'system':13} {'ops/s':>26} {'ratio':>5} {'syscalls':>8} {'vcsw':>5} {'ivcsw':>5}"
-      f" {'sys-csw':>7}")
+print(f"{'system':13} {'ops/s':>26} {'ratio':>5} {COUNTS_HEAD}")
 for s in systems:
     row = data.get(("cancel", s, 0))
     if not row:
         continue
     lo, md, hi = mmm(row["ops_per_s"])
     print(f"{s:13} {lo:8.0f}/{md:8.0f}/{hi:8.0f} {fmt_ratio(ratio('cancel', s, 0, 'ops_per_s')):>5}"
-          f" {med('cancel', s, 0, 'syscalls'):8.3f} {med('cancel', s, 0, 'vcsw'):5.2f}"
-          f" {med('cancel', s, 0, 'ivcsw'):5.2f} {med('cancel', s, 0, 'syswide_csw'):7.3f}")
+          f" {counts('cancel', s, 0)}")
 
 mem_ns = sorted({n for (t, _, n) in data if t == "mem"})
 for n in mem_ns:
