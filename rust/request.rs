@@ -248,15 +248,11 @@ impl Request {
 unsafe impl RwOwner for Request {
     const RW_IO_OFFSET: usize = core::mem::offset_of!(Request, io);
 
-    fn rw_issuing(this: &Arc<Self>) -> Result {
-        if let Op::Rw(args) = &this.op {
-            if args.hipri {
-                // On the context's list before it is issued, so a completion always finds it
-                // there to take it off; and only now, with the kiocb ready for a poller.
-                let listed = ListArc::<Self, 1>::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
-                this.ctx.iopoll.lock().push_back(listed);
-            }
-        }
+    fn rw_polled_issuing(this: &Arc<Self>) -> Result {
+        // On the context's list before it is issued, so a completion always finds it there to
+        // take it off; and only now, with the kiocb ready for a poller.
+        let listed = ListArc::<Self, 1>::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
+        this.ctx.iopoll.lock().push_back(listed);
         Ok(())
     }
 

@@ -306,13 +306,30 @@ void aiopoll_waitqueue_init(struct wait_queue_head *wq, const char *name,
  */
 static DEFINE_PER_CPU(int, aiopoll_wake_depth);
 
-void aiopoll_wake_all(struct wait_queue_head *wq)
+/*
+ * Marks this CPU as inside an aiopoll wake-up: aiopoll_wake_all() of one of aiopoll's own
+ * queues, or an inline poll completion, which runs inside a foreign wake-up (the polled
+ * file's queue lock is held) and must not wake the context's pollers, whose callbacks
+ * (epoll's among them) may take locks that are held around wake-ups of the file being polled
+ * (see aiopoll_pollq_wake()). Preemption is disabled, so the count stays on this CPU.
+ */
+void aiopoll_wake_section_enter(void)
 {
 	preempt_disable();
 	this_cpu_inc(aiopoll_wake_depth);
-	wake_up_all(wq);
+}
+
+void aiopoll_wake_section_exit(void)
+{
 	this_cpu_dec(aiopoll_wake_depth);
 	preempt_enable();
+}
+
+void aiopoll_wake_all(struct wait_queue_head *wq)
+{
+	aiopoll_wake_section_enter();
+	wake_up_all(wq);
+	aiopoll_wake_section_exit();
 }
 
 bool aiopoll_in_own_wakeup(void)
@@ -320,24 +337,6 @@ bool aiopoll_in_own_wakeup(void)
 	return this_cpu_read(aiopoll_wake_depth) > 0;
 }
 
-/*
- * An inline poll completion runs inside a foreign wake-up (the polled file's queue lock is
- * held) and counts as an aiopoll wake-up too: it must not wake the context's pollers, whose
- * callbacks (epoll's among them) may take locks that are held around wake-ups of the file
- * being polled (see aiopoll_pollq_wake()). Callers hold a spinlock; preemption is disabled
- * here as well, so the count stays on this CPU.
- */
-void aiopoll_inline_enter(void)
-{
-	preempt_disable();
-	this_cpu_inc(aiopoll_wake_depth);
-}
-
-void aiopoll_inline_exit(void)
-{
-	this_cpu_dec(aiopoll_wake_depth);
-	preempt_enable();
-}
 
 /*
  * The queue that poll(), epoll and other contexts' poll requests of a context's file wait
@@ -373,7 +372,7 @@ void aiopoll_pollq_wake(struct aiopoll_pollq *q, struct workqueue_struct *wq)
 	 */
 	if (!wq_has_sleeper(&q->head))
 		return;
-	if (this_cpu_read(aiopoll_wake_depth) > 0)
+	if (aiopoll_in_own_wakeup())
 		queue_work(wq, &q->work);
 	else
 		aiopoll_wake_all(&q->head);

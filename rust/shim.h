@@ -75,8 +75,8 @@ void aiopoll_waitqueue_init(struct wait_queue_head *wq, const char *name,
 			    struct lock_class_key *key);
 void aiopoll_wake_all(struct wait_queue_head *wq);
 bool aiopoll_in_own_wakeup(void);
-void aiopoll_inline_enter(void);
-void aiopoll_inline_exit(void);
+void aiopoll_wake_section_enter(void);
+void aiopoll_wake_section_exit(void);
 
 /* A context's queue for pollers of its file, woken from a work item inside wake-ups. */
 struct aiopoll_pollq {

@@ -139,8 +139,8 @@ mod shim {
         );
         pub(super) fn aiopoll_wake_all(wq: *mut wait_queue_head);
         pub(super) fn aiopoll_in_own_wakeup() -> bool;
-        pub(super) fn aiopoll_inline_enter();
-        pub(super) fn aiopoll_inline_exit();
+        pub(super) fn aiopoll_wake_section_enter();
+        pub(super) fn aiopoll_wake_section_exit();
         pub(super) fn aiopoll_pollq_init(
             q: *mut super::RawPollQueue,
             name: *const c_char,
@@ -604,11 +604,11 @@ pub(crate) fn cond_resched() {
 pub(crate) unsafe trait RwOwner: Sized + Send + Sync {
     /// Offset of the embedded [`RwIo`].
     const RW_IO_OFFSET: usize;
-    /// Called once the kiocb is fully prepared and checked, right before the I/O is issued
-    /// (so before [`RwOwner::rw_done`] can run); an error cancels the submission. This is
-    /// where a polled (`hipri`) owner makes itself findable by pollers: not earlier, since a
-    /// poller would then use a kiocb that is still being initialised.
-    fn rw_issuing(this: &Arc<Self>) -> Result;
+    /// Called for polled (`hipri`) I/O once the kiocb is fully prepared and checked, right
+    /// before it is issued (so before [`RwOwner::rw_done`] can run); an error cancels the
+    /// submission. This is where the owner makes itself findable by pollers: not earlier,
+    /// since a poller would then use a kiocb that is still being initialised.
+    fn rw_polled_issuing(this: &Arc<Self>) -> Result;
     /// Called once when the read or write ends, with its result (bytes or a negative errno),
     /// possibly in interrupt context.
     fn rw_done(this: Arc<Self>, res: i64);
@@ -700,7 +700,13 @@ pub(crate) fn rw_submit<T: RwOwner>(
     // From here on the imported iovec array (if any) must be freed.
     // SAFETY: `kiocb` and `iter` were initialised above.
     let verify = to_result(unsafe { shim::aiopoll_rw_verify(kiocb, iter.get(), args.write) })
-        .and_then(|()| T::rw_issuing(owner));
+        .and_then(|()| {
+            if args.hipri {
+                T::rw_polled_issuing(owner)
+            } else {
+                Ok(())
+            }
+        });
     if verify.is_ok() {
         // The completion's reference: given back by `rw_complete`.
         let _ = Arc::into_raw(owner.clone());
@@ -1004,14 +1010,15 @@ pub(crate) fn in_own_wakeup() -> bool {
 ///
 /// # Invariants
 ///
-/// Created by `aiopoll_inline_enter()` (which disabled preemption), undone once on drop.
+/// Created by `aiopoll_wake_section_enter()` (which disabled preemption), undone once on
+/// drop.
 pub(crate) struct InlineCompletion(PhantomData<*mut ()>);
 
 impl InlineCompletion {
     /// Enters the inline section until the guard is dropped.
     pub(crate) fn enter() -> Self {
         // SAFETY: No preconditions; balanced by `drop`.
-        unsafe { shim::aiopoll_inline_enter() };
+        unsafe { shim::aiopoll_wake_section_enter() };
         // INVARIANT: entered just above.
         Self(PhantomData)
     }
@@ -1021,7 +1028,7 @@ impl Drop for InlineCompletion {
     fn drop(&mut self) {
         // SAFETY: By the type invariant the section was entered on this CPU (the guard is not
         // `Send` and preemption is off), and is left once.
-        unsafe { shim::aiopoll_inline_exit() };
+        unsafe { shim::aiopoll_wake_section_exit() };
     }
 }
 
