@@ -84,7 +84,7 @@ lint: fmt-check
 
 clean:
 	rm -rf build *.ko *.o *.mod *.mod.c *.mod.o .*.cmd modules.order Module.symvers \
-		rust/*.o rust/.*.cmd rust/*.d .tmp_versions
+		rust/*.o rust/*.bc rust/.*.cmd rust/*.d .tmp_versions
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'

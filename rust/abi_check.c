@@ -8,10 +8,10 @@
 #include <linux/stddef.h>
 #include "../uapi/linux/aiopoll.h"
 
-static_assert(AIOPOLL_ABI_MAJOR == 1 && AIOPOLL_ABI_MINOR == 4);
+static_assert(AIOPOLL_ABI_MAJOR == 1 && AIOPOLL_ABI_MINOR == 5);
 static_assert(AIOPOLL_IOC_MAGIC == 0xA9);
 static_assert(AIOPOLL_FEAT_CONTEXT == 1 && AIOPOLL_FEAT_SIGMASK == 2 && AIOPOLL_FEAT_POLL == 4);
-static_assert(AIOPOLL_FEAT_HIPRI == 8);
+static_assert(AIOPOLL_FEAT_HIPRI == 8 && AIOPOLL_FEAT_COMPAT == 16);
 static_assert(AIOPOLL_IOCB_FLAG_MULTISHOT == (1 << 16) && AIOPOLL_POLL_MORE == 1);
 static_assert(AIOPOLL_IOCB_FLAGS == (IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO | (1 << 16)));
 

@@ -11,6 +11,7 @@ mod context;
 mod fops;
 mod request;
 mod sys;
+mod uaddr;
 mod uapi;
 
 module! {

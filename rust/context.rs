@@ -24,6 +24,8 @@ use crate::{
     sys::{
         self,
         EventFd,
+        OwnerExit,
+        OwnerWatch,
         PollQueue,
         RingMem,
         RwArgs,
@@ -35,6 +37,7 @@ use crate::{
         WaitEnd,
         WaitQueue, //
     },
+    uaddr::UserAddr,
     uapi::{
         self,
         IoEvent, //
@@ -78,10 +81,6 @@ use kernel::{
         msecs_to_jiffies,
         Instant,
         Monotonic, //
-    },
-    uaccess::{
-        UserPtr,
-        UserSlice, //
     },
 };
 
@@ -133,6 +132,9 @@ struct Inner {
     owner: Option<ARef<Mm>>,
     /// Set by `release`: no new requests.
     dead: bool,
+    /// Set when the process that created the context has exited: its polls were cancelled
+    /// and no new requests are accepted (fs/aio kills such a context).
+    orphaned: bool,
     /// The next slot to fill: the trusted copy of `aiopoll_ring.tail`.
     tail: u32,
     /// Slots that are taken: requests in flight plus events not yet credited back after user
@@ -188,8 +190,10 @@ pub(crate) struct Context {
     requests: Tracker,
     /// Unique id, shown in fdinfo.
     id: u64,
-    /// The process that opened the context (see `flush`).
-    owner_tgid: i32,
+    /// Watches the process that opened the context, to cancel its polls when it has exited
+    /// (see [`OwnerExit for Context`](Context::owner_exited)).
+    #[pin]
+    owner_watch: OwnerWatch,
     /// The ring, set once by `AIOPOLL_IOC_SETUP` and freed with the context.
     ring: SetOnce<Ring>,
     #[pin]
@@ -295,8 +299,23 @@ unsafe impl Tracked for Context {
 #[pinned_drop]
 impl PinnedDrop for Context {
     fn drop(self: Pin<&mut Self>) {
-        // `release` already waited; this keeps the `Tracked` contract on every path.
+        // `release` already did both; this keeps the watch's and the `Tracked` contracts on
+        // every path, before any field is dropped.
+        self.owner_watch.stop();
         self.requests.wait_idle();
+    }
+}
+
+impl OwnerExit for Context {
+    /// The process that created the context has exited: as fs/aio's `exit_aio()` when the
+    /// process's mm goes away, the context's armed polls are cancelled and it accepts no new
+    /// requests. A poll holds a reference to the file it polls, and that file may hold the
+    /// context's file (a unix socket with the context's fd in flight, an io_uring with it as
+    /// a fixed file): cancelling is what breaks such reference cycles once the process is
+    /// gone. (The `ELOOP` rule of [`PollOfContext`] refuses the cycles among contexts up front.)
+    fn owner_exited(&self) {
+        self.inner.lock().orphaned = true;
+        self.cancel_polls();
     }
 }
 
@@ -331,17 +350,18 @@ impl Context {
         // A relaxed counter is enough: ids only need to be unique, not ordered with anything.
         let id = NEXT_ID.fetch_add(1, Relaxed);
         let owner = kernel::current!().mm().map(|mm| ARef::from(&**mm));
-        Arc::pin_init(
+        let ctx = Arc::pin_init(
             try_pin_init!(Self {
                 requests <- Tracker::new(),
                 id,
-                owner_tgid: sys::current_tgid(),
+                owner_watch <- OwnerWatch::new(),
                 ring: SetOnce::new(),
                 setup_lock <- new_mutex!(()),
                 ring_lock <- new_mutex!(()),
                 inner <- new_spinlock_irq!(Inner {
                     owner,
                     dead: false,
+                    orphaned: false,
                     tail: 0,
                     reserved: 0,
                     completed: 0,
@@ -356,25 +376,18 @@ impl Context {
                         polls_on_contexts: Atomic::new(0),
                         polled_by_contexts: Atomic::new(0),
                     },
-                    GFP_KERNEL
+                    GFP_KERNEL_ACCOUNT
                 )?,
                 wait <- WaitQueue::new(c_str!("aiopoll_ctx_wait"), static_lock_class!()),
                 pollers <- PollQueue::new(c_str!("aiopoll_ctx_pollers"), static_lock_class!()),
             }),
-            GFP_KERNEL,
-        )
-    }
-
-    /// Called on every close of an fd of the context. When the process that owns the context
-    /// is exiting (its files are being closed), its armed poll requests are cancelled, as
-    /// fs/aio kills a process's contexts when its memory map goes away. This also breaks the
-    /// reference cycles polls can form: a poll holds a reference to the file it polls, so a
-    /// context polling its own fd, or two contexts polling each other, would otherwise keep
-    /// each other open forever.
-    pub(crate) fn flush(&self) {
-        if sys::current_exiting() && sys::current_tgid() == self.owner_tgid {
-            self.cancel_polls();
-        }
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        // SAFETY: The context lives in an `Arc` owned by its file; `release` stops the watch
+        // before anything else (and `drop`, as a safety net, before any field is dropped), and
+        // nothing else can reach the watch yet.
+        unsafe { ctx.owner_watch.start(&*ctx) }?;
+        Ok(ctx)
     }
 
     /// Cancels every armed poll request; their work items complete them.
@@ -388,6 +401,7 @@ impl Context {
     /// Called on the last close of the file: waits for every request to end, then gives back
     /// what the context reserved. The file's reference is dropped by the caller.
     pub(crate) fn release(self: Arc<Self>) {
+        self.owner_watch.stop();
         self.inner.lock().dead = true;
         // Cancel every armed poll request, as fs/aio's free_ioctx_users() does.
         self.cancel_polls();
@@ -431,9 +445,10 @@ impl Context {
                 features: uapi::FEAT_CONTEXT
                     | uapi::FEAT_SIGMASK
                     | uapi::FEAT_POLL
-                    | uapi::FEAT_HIPRI,
+                    | uapi::FEAT_HIPRI
+                    | uapi::FEAT_COMPAT,
             };
-            write_user(arg, &version)?;
+            UserAddr::new(arg as u64).write(&version)?;
             return Ok(0);
         }
         if ![
@@ -447,33 +462,34 @@ impl Context {
             return Err(ENOTTY);
         }
         self.check_owner()?;
+        let arg = UserAddr::new(arg as u64);
         match cmd {
             uapi::IOC_SETUP => self.setup(arg),
             uapi::IOC_SUBMIT => {
-                let args: uapi::Submit = read_user(arg)?;
+                let args: uapi::Submit = arg.read()?;
                 if args.reserved != 0 {
                     return Err(EINVAL);
                 }
-                self.submit(args.nr, args.iocbpp)
+                self.submit(args.nr, UserAddr::new(args.iocbpp))
             }
             uapi::IOC_GETEVENTS => {
-                let args: uapi::GetEvents = read_user(arg)?;
+                let args: uapi::GetEvents = arg.read()?;
                 self.getevents(&args)
             }
             _ => {
-                let args: uapi::Cancel = read_user(arg)?;
+                let args: uapi::Cancel = arg.read()?;
                 if args.reserved != 0 {
                     return Err(EINVAL);
                 }
-                self.cancel(args.iocb)
+                self.cancel(UserAddr::new(args.iocb))
             }
         }
     }
 
     /// `AIOPOLL_IOC_SETUP`: sizes and allocates the ring as fs/aio's `ioctx_alloc()` and
     /// `aio_setup_ring()` do.
-    fn setup(&self, arg: usize) -> Result<isize> {
-        let mut args: uapi::Setup = read_user(arg)?;
+    fn setup(&self, arg: UserAddr) -> Result<isize> {
+        let mut args: uapi::Setup = arg.read()?;
         if args.flags != 0 || args.reserved != [0; 2] || args.nr_events == 0 {
             return Err(EINVAL);
         }
@@ -536,7 +552,7 @@ impl Context {
             nr,
             reserved_events: need,
         };
-        if let Err(e) = write_user(arg, &args) {
+        if let Err(e) = arg.write(&args) {
             TOTAL_EVENTS.fetch_sub(need, Relaxed);
             return Err(e);
         }
@@ -551,7 +567,7 @@ impl Context {
     /// even after crediting what user space consumed.
     fn take_slot<'a>(self: ArcBorrow<'a, Self>, ring: &Ring) -> Result<Slot<'a>> {
         let mut inner = self.inner.lock();
-        if inner.dead {
+        if inner.dead || inner.orphaned {
             return Err(EINVAL);
         }
         if !inner.reserve(ring) {
@@ -564,21 +580,27 @@ impl Context {
         })
     }
 
-    /// `AIOPOLL_IOC_SUBMIT`, as fs/aio's `io_submit()`.
-    fn submit(self: ArcBorrow<'_, Self>, nr: i64, iocbpp: u64) -> Result<isize> {
+    /// `AIOPOLL_IOC_SUBMIT`, as fs/aio's `io_submit()` (and `compat_sys_io_submit()` for a
+    /// 32-bit caller, whose array holds 4-byte pointers).
+    fn submit(self: ArcBorrow<'_, Self>, nr: i64, iocbpp: UserAddr) -> Result<isize> {
         if nr < 0 {
             return Err(EINVAL);
         }
         let ring = self.ring()?;
-        let nr = nr.min(i64::from(ring.nr.get()));
+        let nr = nr.min(i64::from(ring.nr.get())) as usize;
+        let compat = sys::in_compat_syscall();
         let mut done = 0;
         let mut err = Ok(());
         for i in 0..nr {
-            let ptr = match iocbpp.checked_add(8 * i as u64) {
-                Some(p) => read_user::<u64>(p as usize),
-                None => Err(EFAULT),
+            let ptr = if compat {
+                iocbpp
+                    .element::<u32>(i)
+                    .and_then(|p| p.read::<u32>())
+                    .map(u64::from)
+            } else {
+                iocbpp.element::<u64>(i).and_then(|p| p.read::<u64>())
             };
-            err = ptr.and_then(|p| self.submit_one(ring, p));
+            err = ptr.and_then(|p| self.submit_one(ring, UserAddr::new(p)));
             if err.is_err() {
                 break;
             }
@@ -591,8 +613,8 @@ impl Context {
     }
 
     /// Submits the iocb at user address `uiocb` (fs/aio's `io_submit_one()`).
-    fn submit_one(self: ArcBorrow<'_, Self>, ring: &Ring, uiocb: u64) -> Result {
-        let iocb: Iocb = read_user(uiocb as usize)?;
+    fn submit_one(self: ArcBorrow<'_, Self>, ring: &Ring, uiocb: UserAddr) -> Result {
+        let iocb: Iocb = uiocb.read()?;
         if iocb.aio_reserved2 != 0 || (iocb.aio_nbytes as i64) < 0 {
             return Err(EINVAL);
         }
@@ -612,10 +634,9 @@ impl Context {
             None
         };
         // fs/aio writes KIOCB_KEY to aio_key before looking at the opcode.
-        write_user(
-            (uiocb as usize) + core::mem::offset_of!(Iocb, aio_key),
-            &uapi::KIOCB_KEY,
-        )?;
+        uiocb
+            .offset(core::mem::offset_of!(Iocb, aio_key))?
+            .write(&uapi::KIOCB_KEY)?;
         let mut poll_of_context = None;
         let op = match op {
             uapi::cmd::PREAD | uapi::cmd::PWRITE | uapi::cmd::PREADV | uapi::cmd::PWRITEV => {
@@ -686,9 +707,10 @@ impl Context {
             inner.reserved = inner.reserved.saturating_sub(1);
         };
         // fs/aio fails an allocation with EAGAIN.
+        let hipri = matches!(&op, Op::Rw(args) if args.hipri);
         let req = Request::new(
             ctx,
-            uiocb,
+            uiocb.get(),
             iocb.aio_data,
             file,
             eventfd,
@@ -699,7 +721,13 @@ impl Context {
             give_back();
             EAGAIN
         })?;
-        Request::issue(req).inspect_err(|_| give_back())
+        Request::issue(req).inspect_err(|_| give_back())?;
+        if hipri {
+            // Nobody but a reaper completes polled I/O: a reaper asleep in GETEVENTS must wake
+            // up and start polling (its wait condition includes pending polled I/O).
+            self.wait.wake_all();
+        }
+        Ok(())
     }
 
     /// Posts `event` in the ring (fs/aio's `aio_complete()`); callable from any context.
@@ -724,17 +752,21 @@ impl Context {
         self.pollers.wake();
     }
 
-    /// Polls the device for the oldest polled read or write, which also completes the others
-    /// on its queue; returns false when none is pending. Called in process context.
+    /// Polls the device for the oldest issued polled read or write, which also completes the
+    /// others on its queue; returns false when none is pending. Requests still being issued
+    /// by their submitter (listed, but not polled until issued) are skipped. Called in
+    /// process context.
     fn iopoll_once(&self) -> bool {
-        let front = self.iopoll.lock().iter().next().map(Arc::from);
-        match front {
-            Some(req) => {
-                req.iopoll();
-                true
-            }
-            None => false,
+        let iopoll = self.iopoll.lock();
+        if iopoll.is_empty() {
+            return false;
         }
+        let issued = iopoll.iter().find(|req| req.iopoll_ready()).map(Arc::from);
+        drop(iopoll);
+        if let Some(req) = issued {
+            req.iopoll();
+        }
+        true
     }
 
     /// Posts an extra event of a multishot request, which needs a free slot of its own;
@@ -759,7 +791,7 @@ impl Context {
 
     /// Copies up to `nr` events from the ring to `events` and consumes them (fs/aio's
     /// `aio_read_events_ring()`).
-    fn read_ring(&self, ring: &Ring, events: u64, nr: i64) -> Result<i64> {
+    fn read_ring(&self, ring: &Ring, events: UserAddr, nr: i64) -> Result<i64> {
         let _guard = self.ring_lock.lock();
         let tail = self.inner.lock().tail;
         let mut head = ring.user_head();
@@ -773,11 +805,12 @@ impl Context {
             };
             let n = i64::from(avail).min(nr - got) as u32;
             let bytes = n as usize * size_of::<IoEvent>();
-            let dst = (events as usize)
-                .checked_add(got as usize * size_of::<IoEvent>())
-                .ok_or(EFAULT)?;
+            let dst = events.element::<IoEvent>(got as usize)?;
+            // The whole destination range must not wrap either (`copy_to_user` checks the
+            // rest).
+            dst.offset(bytes)?;
             ring.mem
-                .copy_to_user(Ring::slot_offset(head), bytes, UserPtr::from_addr(dst))?;
+                .copy_to_user(Ring::slot_offset(head), bytes, dst.ptr()?)?;
             got += i64::from(n);
             head = head.wrapping_add(n) % ring.nr;
         }
@@ -832,12 +865,13 @@ impl Context {
         if !self.iopoll.lock().is_empty() {
             self.iopoll_once();
         }
+        let events = UserAddr::new(args.events);
         let mut got: i64 = 0;
         loop {
-            let dst = args
-                .events
-                .wrapping_add(got as u64 * size_of::<IoEvent>() as u64);
-            match self.read_ring(ring, dst, args.nr - got) {
+            let read = events
+                .element::<IoEvent>(got as usize)
+                .and_then(|dst| self.read_ring(ring, dst, args.nr - got));
+            match read {
                 Ok(n) => got += n,
                 Err(e) if got == 0 => return Err(e),
                 Err(_) => return Ok(got as isize),
@@ -856,18 +890,20 @@ impl Context {
                 sys::cond_resched();
                 continue;
             }
+            // Wakes up for new events, and for polled I/O submitted meanwhile (which only a
+            // reaper completes: see `submit_one`).
             let end = self.wait.wait_interruptible(remaining, || {
                 let tail = self.inner.lock().tail;
-                ring.user_head() != tail
+                ring.user_head() != tail || !self.iopoll.lock().is_empty()
             });
             match end {
                 WaitEnd::Done => {}
                 WaitEnd::TimedOut => {
                     // Collect what arrived at the deadline, then return.
-                    let dst = args
-                        .events
-                        .wrapping_add(got as u64 * size_of::<IoEvent>() as u64);
-                    got += self.read_ring(ring, dst, args.nr - got).unwrap_or(0);
+                    got += events
+                        .element::<IoEvent>(got as usize)
+                        .and_then(|dst| self.read_ring(ring, dst, args.nr - got))
+                        .unwrap_or(0);
                     return Ok(got as isize);
                 }
                 // The caller turns "interrupted with nothing reaped" into ERESTARTNOHAND.
@@ -880,14 +916,17 @@ impl Context {
     /// then looks for an armed poll request submitted with it (reads, writes and fsyncs
     /// cannot be cancelled, as in fs/aio). A found request leaves the list, so it is
     /// cancelled once; its event, `res == 0`, comes through the ring.
-    fn cancel(&self, uiocb: u64) -> Result<isize> {
-        let key: u32 = read_user(uiocb as usize + core::mem::offset_of!(Iocb, aio_key))?;
+    fn cancel(&self, uiocb: UserAddr) -> Result<isize> {
+        let key: u32 = uiocb.offset(core::mem::offset_of!(Iocb, aio_key))?.read()?;
         if key != uapi::KIOCB_KEY {
             return Err(EINVAL);
         }
         self.ring()?;
         let mut active = self.active.lock();
-        let found = active.iter().find(|req| req.obj == uiocb).map(Arc::from);
+        let found = active
+            .iter()
+            .find(|req| req.obj == uiocb.get())
+            .map(Arc::from);
         let Some(req) = found else {
             return Err(EINVAL);
         };
@@ -925,6 +964,10 @@ impl Context {
         let ring = self.ring()?;
         if !vma.is_shared() || vma.pgoff() != 0 || vma.len() != ring.mem.size() {
             return Err(EINVAL);
+        }
+        // The ring is data: never executable (as a mapping of a `noexec` mount, `EPERM`).
+        if vma.is_exec() {
+            return Err(EPERM);
         }
         let mut inner = self.inner.lock();
         if inner.maps != 0 {
@@ -978,20 +1021,6 @@ impl Context {
         );
         seq_print!(m, "completed:\t{}\n", inner.total_completed);
     }
-}
-
-/// Reads a `T` from user address `addr`.
-fn read_user<T: kernel::transmute::FromBytes>(addr: usize) -> Result<T> {
-    UserSlice::new(UserPtr::from_addr(addr), size_of::<T>())
-        .reader()
-        .read()
-}
-
-/// Writes `value` to user address `addr`.
-fn write_user<T: kernel::transmute::AsBytes>(addr: usize, value: &T) -> Result {
-    UserSlice::new(UserPtr::from_addr(addr), size_of::<T>())
-        .writer()
-        .write(value)
 }
 
 /// Takes a reference to the file behind `fd` (`EBADF` if there is none).

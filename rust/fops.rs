@@ -45,10 +45,11 @@ static FOPS: ReadOnly<bindings::file_operations> = ReadOnly(bindings::file_opera
     release: Some(aiopoll_release),
     unlocked_ioctl: Some(aiopoll_ioctl),
     poll: Some(aiopoll_poll),
-    flush: Some(aiopoll_flush),
     mmap: Some(aiopoll_mmap),
-    #[cfg(CONFIG_COMPAT)]
-    compat_ioctl: Some(bindings::compat_ptr_ioctl),
+    // 32-bit callers: the same ioctls (every structure has fixed-size fields), with the
+    // argument pointer converted by `compat_ptr_ioctl`; `SUBMIT` reads 4-byte iocb pointers
+    // for them (`in_compat_syscall()`). `None` without `CONFIG_COMPAT`.
+    compat_ioctl: bindings::compat_ptr_ioctl,
     show_fdinfo: Some(aiopoll_show_fdinfo),
     ..pin_init::zeroed()
 });
@@ -273,15 +274,5 @@ unsafe extern "C" fn ring_vm_mremap(vma: *mut bindings::vm_area_struct) -> c_int
     let vma = unsafe { Vma::from_raw(vma) };
     // SAFETY: `vma` is a ring VMA.
     unsafe { ring_context(&vma) }.vma_moved(&vma);
-    0
-}
-
-/// # Safety
-///
-/// Called by the VFS with a valid file opened by [`aiopoll_open`], on every close of an fd.
-unsafe extern "C" fn aiopoll_flush(file: *mut bindings::file, _id: bindings::fl_owner_t) -> c_int {
-    // SAFETY: As in `aiopoll_ioctl`: the caller holds a file reference, so release has not run.
-    let ctx = unsafe { Arc::<Context>::borrow((*file).private_data) };
-    ctx.flush();
     0
 }

@@ -198,7 +198,8 @@ impl Request {
                 iopoll_links <- ListLinks::new(),
                 iopoll_track <- AtomicTracker::new(),
             }),
-            GFP_KERNEL,
+            // Charged to the submitter's memory cgroup, like io_uring's requests.
+            GFP_KERNEL_ACCOUNT,
         )
     }
 
@@ -209,7 +210,7 @@ impl Request {
         match &this.op {
             Op::Rw(args) => {
                 let file = this.file.as_ref().ok_or(EBADF)?;
-                sys::rw_submit(&this, &this.io, file, args)?;
+                sys::rw_submit(&this, file, args)?;
             }
             Op::Fsync { .. } => {
                 sys::workqueue()?.enqueue(this.clone()).map_err(|_| EBUSY)?;
@@ -244,7 +245,7 @@ impl Request {
     }
 }
 
-// SAFETY: `RW_IO_OFFSET` is the offset of `io`, the `RwIo` that `issue` passes to `rw_submit`.
+// SAFETY: `RW_IO_OFFSET` is the offset of `io`, an `RwIo`.
 unsafe impl RwOwner for Request {
     const RW_IO_OFFSET: usize = core::mem::offset_of!(Request, io);
 
@@ -289,6 +290,11 @@ impl Request {
     /// Polls the device for this polled read or write (see `Context::iopoll_once`).
     pub(crate) fn iopoll(&self) -> bool {
         self.io.iopoll()
+    }
+
+    /// Whether this polled read or write has been issued, so that polling for it can find it.
+    pub(crate) fn iopoll_ready(&self) -> bool {
+        self.io.is_issued()
     }
 }
 
@@ -375,8 +381,11 @@ impl Request {
         let listed = ListArc::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
         *this.self_ref.lock() = Some(this.clone());
         this.pstate.store(pstate::SCHED, Relaxed);
+        // SAFETY: The entries live in `this`, on no queue yet (a request is armed once), and
+        // `self_ref` (set above) keeps it alive until whoever takes it has taken every entry
+        // off its queue (`poll_unqueue`) or POLLFREE detached it.
         let (mask, queued) =
-            sys::poll_arm(this, file, events, [&this.poll_wait[0], &this.poll_wait[1]]);
+            unsafe { sys::poll_arm(this, file, events, [&this.poll_wait[0], &this.poll_wait[1]]) };
         // More than two queues (queued < 0) leaves two entries queued.
         this.poll_queued
             .store(if queued < 0 { 2 } else { queued as u32 }, Relaxed);
@@ -455,13 +464,21 @@ impl Request {
 
     /// A wake-up of one of the request's entries (fs/aio's `aio_poll_wake()`), with that
     /// entry's queue lock held. Returns whether the wake-up was for this request.
-    pub(crate) fn poll_wake(this: ArcBorrow<'_, Self>, entry: sys::WokenEntry, mask: u32) -> bool {
+    pub(crate) fn poll_wake(
+        this: ArcBorrow<'_, Self>,
+        entry: sys::WokenEntry<'_>,
+        mask: u32,
+    ) -> bool {
         let (events, multishot) = this.poll_args();
         if mask & POLLFREE != 0 {
-            // The queue is being freed: detach for good, then let the work complete.
-            this.pstate_update(|s| s | pstate::CANCEL);
+            // The queue is being freed. Cancel first (the work completes the request, or a
+            // running work polls once more and sees the cancel), and only then detach the
+            // entry: that release store must be our last access to the request, as fs/aio's
+            // aio_poll_wake() and io_uring's io_pollfree_wake() insist. Until it, whoever
+            // completes the request waits for this queue's lock (`poll_unqueue`); after it, it
+            // no longer does, and may free the request on another CPU at once.
+            Self::poll_cancel(this);
             entry.remove_pollfree();
-            Self::poll_schedule(this);
             return true;
         }
         if mask != 0 && mask & events == 0 {

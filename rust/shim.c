@@ -5,14 +5,17 @@
  * for the same iocb.
  */
 #include <linux/blkdev.h>
+#include <linux/compat.h>
 #include <linux/cpumask.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/ioprio.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/signal.h>
 #include <linux/mm.h>
 #include <linux/percpu.h>
+#include <linux/pid.h>
 #include <linux/poll.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
@@ -29,14 +32,9 @@ unsigned int aiopoll_num_possible_cpus(void)
 	return num_possible_cpus();
 }
 
-int aiopoll_current_tgid(void)
+bool aiopoll_in_compat_syscall(void)
 {
-	return task_tgid_nr(current);
-}
-
-bool aiopoll_current_exiting(void)
-{
-	return current->flags & PF_EXITING;
+	return in_compat_syscall();
 }
 
 bool aiopoll_file_readable(struct file *file)
@@ -116,10 +114,18 @@ static bool aiopoll_can_iopoll(struct kiocb *kiocb)
 	struct file *file = kiocb->ki_filp;
 	struct inode *inode = file_inode(file);
 
+	struct block_device *bdev;
+
 	if (!(kiocb->ki_flags & IOCB_DIRECT) || !file->f_op->iopoll)
 		return false;
-	if (S_ISBLK(inode->i_mode))
-		return bdev_get_queue(file_bdev(file))->limits.features & BLK_FEAT_POLL;
+	/*
+	 * A file system's block device must poll too: the block layer fails a polled bio on a
+	 * queue without poll queues (BLK_STS_NOTSUPP), so refuse such I/O here, as for the
+	 * device itself. A file system without a block device decides in its ->iopoll.
+	 */
+	bdev = S_ISBLK(inode->i_mode) ? file_bdev(file) : inode->i_sb->s_bdev;
+	if (bdev)
+		return bdev_get_queue(bdev)->limits.features & BLK_FEAT_POLL;
 	return true;
 }
 
@@ -153,7 +159,9 @@ int aiopoll_kiocb_prep(struct kiocb *kiocb, int rw_flags, bool write, bool has_i
 /*
  * Polls the device for a polled kiocb's completion (and others on the same queue), with no
  * completion batch, so the driver completes requests directly (ki_complete runs inside).
- * Returns how many completions were found.
+ * Returns how many completions were found. Several tasks may poll the same kiocb at once:
+ * iocb_bio_iopoll() reads kiocb->private (the bio, or NULL once completed) with READ_ONCE
+ * under RCU, and the drivers' ->poll serialise on their completion queue's lock.
  */
 int aiopoll_kiocb_iopoll(struct kiocb *kiocb)
 {
@@ -220,25 +228,75 @@ int aiopoll_fsync_as(struct file *file, const struct cred *creds, bool datasync)
 	return ret;
 }
 
-void *aiopoll_ring_alloc(unsigned long size)
+/*
+ * Ring memory: zeroed pages charged to the caller's memory cgroup (__GFP_ACCOUNT, as
+ * io_uring's rings; vmalloc_user() has no accounted variant that modules can reach), mapped
+ * in the kernel with vmap() and flagged VM_USERMAP so that remap_vmalloc_range() maps them
+ * into user space. Freed in process context (vunmap() may sleep): a context is always freed
+ * by its file's release.
+ */
+struct aiopoll_ring_mem {
+	void *base;
+	unsigned long nr_pages;
+	struct page *pages[];
+};
+
+static void aiopoll_ring_free_pages(struct aiopoll_ring_mem *m)
 {
-	return vmalloc_user(size);
+	unsigned long i;
+
+	for (i = 0; i < m->nr_pages; i++)
+		if (m->pages[i])
+			__free_page(m->pages[i]);
+	kvfree(m);
 }
 
-void aiopoll_ring_free(void *mem)
+struct aiopoll_ring_mem *aiopoll_ring_alloc(unsigned long size, void **base)
 {
-	/* vfree() defers the work when called in interrupt context. */
-	vfree(mem);
+	unsigned long i, nr_pages = size >> PAGE_SHIFT;
+	struct aiopoll_ring_mem *m;
+
+	if (!nr_pages || nr_pages > UINT_MAX || size & ~PAGE_MASK)
+		return NULL;
+	m = kvzalloc(struct_size(m, pages, nr_pages), GFP_KERNEL_ACCOUNT);
+	if (!m)
+		return NULL;
+	m->nr_pages = nr_pages;
+	for (i = 0; i < nr_pages; i++) {
+		m->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		if (!m->pages[i])
+			goto fail;
+	}
+	m->base = vmap(m->pages, nr_pages, VM_MAP | VM_USERMAP, PAGE_KERNEL);
+	if (!m->base)
+		goto fail;
+	*base = m->base;
+	return m;
+fail:
+	aiopoll_ring_free_pages(m);
+	return NULL;
 }
 
-int aiopoll_ring_map(struct vm_area_struct *vma, void *mem)
+void aiopoll_ring_free(struct aiopoll_ring_mem *m)
 {
-	return remap_vmalloc_range(vma, mem, 0);
+	might_sleep();
+	vunmap(m->base);
+	aiopoll_ring_free_pages(m);
+}
+
+int aiopoll_ring_map(struct vm_area_struct *vma, struct aiopoll_ring_mem *m)
+{
+	return remap_vmalloc_range(vma, m->base, 0);
 }
 
 bool aiopoll_vma_is_shared(struct vm_area_struct *vma)
 {
 	return vma->vm_flags & VM_SHARED;
+}
+
+bool aiopoll_vma_is_exec(struct vm_area_struct *vma)
+{
+	return vma->vm_flags & VM_EXEC;
 }
 
 unsigned long aiopoll_vma_start(struct vm_area_struct *vma)
@@ -259,7 +317,11 @@ unsigned long aiopoll_vma_pgoff(struct vm_area_struct *vma)
 void aiopoll_vma_setup(struct vm_area_struct *vma, const struct vm_operations_struct *ops,
 		       void *private_data)
 {
-	/* Not inherited by fork, never executable, never grown by mremap. */
+	/*
+	 * Not inherited by fork, never executable, never grown by mremap. VM_DONTEXPAND is one
+	 * of VM_SPECIAL, which also makes madvise(MADV_DOFORK) fail with EINVAL, so the
+	 * VM_DONTCOPY set here cannot be undone.
+	 */
 	vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
 	vm_flags_clear(vma, VM_MAYEXEC);
 	vma->vm_ops = ops;
@@ -311,18 +373,31 @@ static DEFINE_PER_CPU(int, aiopoll_wake_depth);
  * queues, or an inline poll completion, which runs inside a foreign wake-up (the polled
  * file's queue lock is held) and must not wake the context's pollers, whose callbacks
  * (epoll's among them) may take locks that are held around wake-ups of the file being polled
- * (see aiopoll_pollq_wake()). Preemption is disabled, so the count stays on this CPU.
+ * (see aiopoll_pollq_wake()).
+ *
+ * The task must stay on this CPU until the matching exit, so that it finds its own mark. On
+ * PREEMPT_RT the section takes spinlock_t locks (wait-queue and context locks), which sleep
+ * there, so it must stay preemptible: migrate_disable() pins the task instead, and another
+ * task that runs on this CPU meanwhile may see the mark as its own. That only makes it defer
+ * a wake-up to the workqueue, which is always correct; the counts stay balanced because
+ * every task enters and leaves on one CPU. Elsewhere preemption is simply disabled.
  */
 void aiopoll_wake_section_enter(void)
 {
-	preempt_disable();
+	if (IS_ENABLED(CONFIG_PREEMPT_RT))
+		migrate_disable();
+	else
+		preempt_disable();
 	this_cpu_inc(aiopoll_wake_depth);
 }
 
 void aiopoll_wake_section_exit(void)
 {
 	this_cpu_dec(aiopoll_wake_depth);
-	preempt_enable();
+	if (IS_ENABLED(CONFIG_PREEMPT_RT))
+		migrate_enable();
+	else
+		preempt_enable();
 }
 
 void aiopoll_wake_all(struct wait_queue_head *wq)
@@ -381,6 +456,68 @@ void aiopoll_pollq_wake(struct aiopoll_pollq *q, struct workqueue_struct *wq)
 void aiopoll_pollq_fini(struct aiopoll_pollq *q)
 {
 	cancel_work_sync(&q->work);
+}
+
+/*
+ * The watch on a context's owner process: fs/aio kills a process's contexts when its mm goes
+ * away (exit_aio()), which breaks the reference cycles that polls can form (a poll holds a
+ * reference to the file it polls, and that file may hold the context's file: a unix socket
+ * with the context's fd in flight, an io_uring with it as a fixed file). A module cannot hook
+ * mmput(), so the context watches the owner's thread-group struct pid instead: its
+ * wait_pidfd queue is woken when the thread group has exited (do_notify_pidfd()) and when
+ * its leader is reaped, the wake-ups pidfd_poll() waits for. The pid is pinned by the watch,
+ * and a struct pid's queue lives as long as the pid, so no POLLFREE is involved.
+ *
+ * The wake-up only queues @work (it runs under the queue's lock, interrupts off); the work
+ * checks that the group really is gone, as pidfd_poll() does, and calls @fn(@data).
+ */
+static int aiopoll_owner_watch_wake(struct wait_queue_entry *wait, unsigned int mode, int sync,
+				    void *key)
+{
+	struct aiopoll_owner_watch *w = container_of(wait, struct aiopoll_owner_watch, wait);
+
+	queue_work(w->wq, &w->work);
+	return 0;
+}
+
+static bool aiopoll_pid_exited(struct pid *pid)
+{
+	struct task_struct *task;
+
+	guard(rcu)();
+	task = pid_task(pid, PIDTYPE_PID);
+	return !task || (task->exit_state && !delay_group_leader(task));
+}
+
+static void aiopoll_owner_watch_work(struct work_struct *work)
+{
+	struct aiopoll_owner_watch *w = container_of(work, struct aiopoll_owner_watch, work);
+
+	if (aiopoll_pid_exited(w->pid))
+		w->fn(w->data);
+}
+
+void aiopoll_owner_watch_start(struct aiopoll_owner_watch *w, struct workqueue_struct *wq,
+			       void (*fn)(void *data), void *data)
+{
+	w->wq = wq;
+	w->fn = fn;
+	w->data = data;
+	INIT_WORK(&w->work, aiopoll_owner_watch_work);
+	init_waitqueue_func_entry(&w->wait, aiopoll_owner_watch_wake);
+	w->pid = get_task_pid(current, PIDTYPE_TGID);
+	add_wait_queue(&w->pid->wait_pidfd, &w->wait);
+}
+
+/* Stops the watch: afterwards @fn is not running and will not be called. Idempotent. */
+void aiopoll_owner_watch_stop(struct aiopoll_owner_watch *w)
+{
+	if (!w->pid)
+		return;
+	remove_wait_queue(&w->pid->wait_pidfd, &w->wait);
+	cancel_work_sync(&w->work);
+	put_pid(w->pid);
+	w->pid = NULL;
 }
 
 /*
@@ -508,27 +645,30 @@ unsigned int aiopoll_poll_mask(struct file *file, unsigned int events)
  * Locks the queue of @pw if the entry is still on it (fs/aio's poll_iocb_lock_wq()). The
  * queue may be freed under POLLFREE, which its owner only does an RCU grace period after
  * wake_up_pollfree() (include/linux/wait.h): so the RCU read lock taken here is held until
- * aiopoll_pwait_unlock(). Called with interrupts disabled. Returns the locked queue or NULL.
+ * aiopoll_pwait_unlock(). Interrupts are disabled with the lock (wake-ups of the queue may
+ * come from interrupts), and their previous state is returned in @flags. Returns the locked
+ * queue or NULL.
  */
-struct wait_queue_head *aiopoll_pwait_lock(struct aiopoll_pwait *pw)
+struct wait_queue_head *aiopoll_pwait_lock(struct aiopoll_pwait *pw, unsigned long *flags)
 {
 	struct wait_queue_head *head;
 
 	rcu_read_lock();
+	/* Pairs with the release store of aiopoll_pwait_pollfree_locked(). */
 	head = smp_load_acquire(&pw->head);
 	if (head) {
-		spin_lock(&head->lock);
+		spin_lock_irqsave(&head->lock, *flags);
 		if (!list_empty(&pw->wait.entry))
 			return head;
-		spin_unlock(&head->lock);
+		spin_unlock_irqrestore(&head->lock, *flags);
 	}
 	rcu_read_unlock();
 	return NULL;
 }
 
-void aiopoll_pwait_unlock(struct wait_queue_head *head)
+void aiopoll_pwait_unlock(struct wait_queue_head *head, unsigned long flags)
 {
-	spin_unlock(&head->lock);
+	spin_unlock_irqrestore(&head->lock, flags);
 	rcu_read_unlock();
 }
 
@@ -539,8 +679,12 @@ void aiopoll_pwait_del_locked(struct aiopoll_pwait *pw)
 }
 
 /*
- * POLLFREE: the queue is going away. Take the entry off and clear @head as the very last
- * access (release), after which the queue may be freed and the request must not touch it.
+ * POLLFREE: the queue is going away. Takes the entry off and clears @head (release). This
+ * must be the wake-up's last access to the request: whoever completes the request first
+ * locks each of its queues through aiopoll_pwait_lock(), which either waits for this queue's
+ * lock (held by the wake-up until it returns) or sees @head NULL, and in that case, by the
+ * acquire load pairing with this store, everything the wake-up did to the request before.
+ * After the store the request may be completed and freed on another CPU.
  */
 void aiopoll_pwait_pollfree_locked(struct aiopoll_pwait *pw)
 {

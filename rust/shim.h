@@ -22,9 +22,8 @@ struct vm_operations_struct;
 
 unsigned int aiopoll_num_possible_cpus(void);
 
-/* The current thread group and whether the current task is exiting. */
-int aiopoll_current_tgid(void);
-bool aiopoll_current_exiting(void);
+/* Whether the current system call is a 32-bit one. */
+bool aiopoll_in_compat_syscall(void);
 
 /* File properties fs/aio checks before submitting. */
 bool aiopoll_file_readable(struct file *file);
@@ -49,13 +48,15 @@ void aiopoll_rw_end(struct kiocb *kiocb);
 /* fsync/fdatasync with the submitter's credentials. */
 int aiopoll_fsync_as(struct file *file, const struct cred *creds, bool datasync);
 
-/* Ring memory: vmalloc_user() pages, mapped whole into user space. */
-void *aiopoll_ring_alloc(unsigned long size);
-void aiopoll_ring_free(void *mem);
-int aiopoll_ring_map(struct vm_area_struct *vma, void *mem);
+/* Ring memory: accounted pages, vmap()ed for the kernel, mapped whole into user space. */
+struct aiopoll_ring_mem;
+struct aiopoll_ring_mem *aiopoll_ring_alloc(unsigned long size, void **base);
+void aiopoll_ring_free(struct aiopoll_ring_mem *m);
+int aiopoll_ring_map(struct vm_area_struct *vma, struct aiopoll_ring_mem *m);
 
 /* The ring mapping. */
 bool aiopoll_vma_is_shared(struct vm_area_struct *vma);
+bool aiopoll_vma_is_exec(struct vm_area_struct *vma);
 unsigned long aiopoll_vma_start(struct vm_area_struct *vma);
 unsigned long aiopoll_vma_len(struct vm_area_struct *vma);
 unsigned long aiopoll_vma_pgoff(struct vm_area_struct *vma);
@@ -92,6 +93,20 @@ long aiopoll_wait_event(struct wait_queue_head *wq, bool interruptible, long tim
 struct workqueue_struct;
 struct workqueue_struct *aiopoll_alloc_workqueue(void);
 
+/* The watch on a context's owner process (its thread-group struct pid). */
+struct pid;
+struct aiopoll_owner_watch {
+	struct wait_queue_entry wait;
+	struct pid *pid;
+	struct workqueue_struct *wq;
+	struct work_struct work;
+	void (*fn)(void *data);
+	void *data;
+};
+void aiopoll_owner_watch_start(struct aiopoll_owner_watch *w, struct workqueue_struct *wq,
+			       void (*fn)(void *data), void *data);
+void aiopoll_owner_watch_stop(struct aiopoll_owner_watch *w);
+
 /* The signal-mask swap of io_pgetevents() and pselect(). */
 int aiopoll_set_user_sigmask(u64 umask, u64 sigsetsize);
 void aiopoll_restore_saved_sigmask_unless(bool interrupted);
@@ -114,8 +129,8 @@ void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner);
 unsigned int aiopoll_poll_arm(struct file *file, unsigned int events, struct aiopoll_pwait *pw0,
 			      struct aiopoll_pwait *pw1, int *queued);
 unsigned int aiopoll_poll_mask(struct file *file, unsigned int events);
-struct wait_queue_head *aiopoll_pwait_lock(struct aiopoll_pwait *pw);
-void aiopoll_pwait_unlock(struct wait_queue_head *head);
+struct wait_queue_head *aiopoll_pwait_lock(struct aiopoll_pwait *pw, unsigned long *flags);
+void aiopoll_pwait_unlock(struct wait_queue_head *head, unsigned long flags);
 void aiopoll_pwait_del_locked(struct aiopoll_pwait *pw);
 void aiopoll_pwait_pollfree_locked(struct aiopoll_pwait *pw);
 unsigned int aiopoll_demangle_poll(u16 val);

@@ -26,6 +26,14 @@ use kernel::{
     prelude::*,
     sync::{
         aref::ARef,
+        atomic::{
+            ordering::{
+                Acquire,
+                Relaxed,
+                Release, //
+            },
+            Atomic, //
+        },
         barrier::smp_mb,
         Arc,
         ArcBorrow,
@@ -67,8 +75,7 @@ mod shim {
 
     extern "C" {
         pub(super) fn aiopoll_num_possible_cpus() -> c_uint;
-        pub(super) fn aiopoll_current_tgid() -> c_int;
-        pub(super) fn aiopoll_current_exiting() -> bool;
+        pub(super) fn aiopoll_in_compat_syscall() -> bool;
         pub(super) fn aiopoll_file_readable(file: *mut file) -> bool;
         pub(super) fn aiopoll_file_writable(file: *mut file) -> bool;
         pub(super) fn aiopoll_file_has_read_iter(file: *mut file) -> bool;
@@ -116,6 +123,7 @@ mod shim {
             datasync: bool,
         ) -> c_int;
         pub(super) fn aiopoll_vma_is_shared(vma: *mut vm_area_struct) -> bool;
+        pub(super) fn aiopoll_vma_is_exec(vma: *mut vm_area_struct) -> bool;
         pub(super) fn aiopoll_vma_start(vma: *mut vm_area_struct) -> c_ulong;
         pub(super) fn aiopoll_vma_len(vma: *mut vm_area_struct) -> c_ulong;
         pub(super) fn aiopoll_vma_pgoff(vma: *mut vm_area_struct) -> c_ulong;
@@ -127,11 +135,24 @@ mod shim {
         pub(super) fn aiopoll_vma_private(vma: *mut vm_area_struct) -> *mut c_void;
         pub(super) fn aiopoll_get_timeout(uts: u64, nsecs: *mut i64) -> c_int;
         pub(super) fn aiopoll_alloc_workqueue() -> *mut workqueue_struct;
+        pub(super) fn aiopoll_owner_watch_start(
+            w: *mut super::RawOwnerWatch,
+            wq: *mut workqueue_struct,
+            func: unsafe extern "C" fn(*mut c_void),
+            data: *mut c_void,
+        );
+        pub(super) fn aiopoll_owner_watch_stop(w: *mut super::RawOwnerWatch);
         pub(super) fn aiopoll_set_user_sigmask(umask: u64, sigsetsize: u64) -> c_int;
         pub(super) fn aiopoll_restore_saved_sigmask_unless(interrupted: bool);
-        pub(super) fn aiopoll_ring_alloc(size: c_ulong) -> *mut c_void;
-        pub(super) fn aiopoll_ring_free(mem: *mut c_void);
-        pub(super) fn aiopoll_ring_map(vma: *mut vm_area_struct, mem: *mut c_void) -> c_int;
+        pub(super) fn aiopoll_ring_alloc(
+            size: c_ulong,
+            base: *mut *mut c_void,
+        ) -> *mut super::RawRingMem;
+        pub(super) fn aiopoll_ring_free(mem: *mut super::RawRingMem);
+        pub(super) fn aiopoll_ring_map(
+            vma: *mut vm_area_struct,
+            mem: *mut super::RawRingMem,
+        ) -> c_int;
         pub(super) fn aiopoll_waitqueue_init(
             wq: *mut wait_queue_head,
             name: *const c_char,
@@ -157,8 +178,11 @@ mod shim {
             queued: *mut c_int,
         ) -> c_uint;
         pub(super) fn aiopoll_poll_mask(file: *mut file, events: c_uint) -> c_uint;
-        pub(super) fn aiopoll_pwait_lock(pw: *mut super::RawPWait) -> *mut wait_queue_head;
-        pub(super) fn aiopoll_pwait_unlock(head: *mut wait_queue_head);
+        pub(super) fn aiopoll_pwait_lock(
+            pw: *mut super::RawPWait,
+            flags: *mut c_ulong,
+        ) -> *mut wait_queue_head;
+        pub(super) fn aiopoll_pwait_unlock(head: *mut wait_queue_head, flags: c_ulong);
         pub(super) fn aiopoll_pwait_del_locked(pw: *mut super::RawPWait);
         pub(super) fn aiopoll_pwait_pollfree_locked(pw: *mut super::RawPWait);
         pub(super) fn aiopoll_demangle_poll(val: u16) -> c_uint;
@@ -179,16 +203,11 @@ pub(crate) fn num_possible_cpus() -> u32 {
     unsafe { shim::aiopoll_num_possible_cpus() }
 }
 
-/// The thread-group id (process id) of the current task.
-pub(crate) fn current_tgid() -> i32 {
+/// Whether the current system call comes from a 32-bit task (`in_compat_syscall()`), whose
+/// pointers in arrays are 4 bytes wide.
+pub(crate) fn in_compat_syscall() -> bool {
     // SAFETY: No preconditions.
-    unsafe { shim::aiopoll_current_tgid() }
-}
-
-/// Whether the current task is exiting (`PF_EXITING`).
-pub(crate) fn current_exiting() -> bool {
-    // SAFETY: No preconditions.
-    unsafe { shim::aiopoll_current_exiting() }
+    unsafe { shim::aiopoll_in_compat_syscall() }
 }
 
 /// Reads a relative `struct __kernel_timespec` from user address `uts`, in nanoseconds.
@@ -200,33 +219,56 @@ pub(crate) fn get_timeout(uts: u64) -> Result<i64> {
 }
 
 /// The signal mask a system call installed for its wait, as `io_pgetevents()` and `pselect()`
-/// do: [`SigmaskSwap::install`] swaps it in, [`SigmaskSwap::finish`] puts the caller's back,
-/// unless a signal is pending, in which case the return to user space delivers it under the
-/// temporary mask with the original one saved in the handler's frame.
+/// do: [`SigmaskSwap::install`] swaps it in, [`SigmaskSwap::finish`] (or dropping the guard,
+/// on any early return) puts the caller's back, unless a signal is pending, in which case the
+/// return to user space delivers it under the temporary mask with the original one saved in
+/// the handler's frame.
+///
+/// # Invariants
+///
+/// `installed` is true exactly when `install` swapped the current task's mask and nothing has
+/// restored it yet.
 pub(crate) struct SigmaskSwap {
     installed: bool,
+    /// The mask belongs to the task that installed it: the guard must not leave the thread.
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl SigmaskSwap {
     /// Installs the `sigset_t` at user address `umask` (of `sigsetsize` bytes) as the current
     /// task's blocked mask; `umask == 0` installs nothing. `EINVAL` for a wrong size, `EFAULT`
-    /// for a bad address.
+    /// for a bad address (the mask is then unchanged).
     pub(crate) fn install(umask: u64, sigsetsize: u64) -> Result<Self> {
-        // SAFETY: The shim reads the user address with `copy_from_user` and acts on `current`.
+        // SAFETY: The shim reads the user address with `copy_from_user` and acts on `current`;
+        // on error it has changed nothing.
         to_result(unsafe { shim::aiopoll_set_user_sigmask(umask, sigsetsize) })?;
+        // INVARIANT: on success, a non-zero `umask` was installed.
         Ok(Self {
             installed: umask != 0,
+            _not_send: PhantomData,
         })
     }
 
     /// Ends the swap; returns whether a signal is pending (the wait was interrupted).
-    pub(crate) fn finish(self) -> bool {
+    pub(crate) fn finish(mut self) -> bool {
+        self.restore()
+    }
+
+    fn restore(&mut self) -> bool {
         let interrupted = kernel::current!().signal_pending();
         if self.installed {
-            // SAFETY: Acts on `current`, whose mask `install` swapped.
+            // INVARIANT: restored (or left for the signal delivery to restore) here, once.
+            self.installed = false;
+            // SAFETY: Acts on `current`, whose mask `install` swapped (the guard is not `Send`).
             unsafe { shim::aiopoll_restore_saved_sigmask_unless(interrupted) };
         }
         interrupted
+    }
+}
+
+impl Drop for SigmaskSwap {
+    fn drop(&mut self) {
+        self.restore();
     }
 }
 
@@ -373,7 +415,15 @@ pub(crate) fn workqueue() -> Result<&'static Queue> {
     Ok(unsafe { Queue::from_raw(wq) })
 }
 
-/// The memory of a completion ring: `vmalloc_user()` pages shared with user space by `mmap`.
+/// The C `struct aiopoll_ring_mem` (`rust/shim.c`), only ever handled by pointer.
+#[repr(C)]
+pub(crate) struct RawRingMem {
+    _opaque: [u8; 0],
+}
+
+/// The memory of a completion ring: zeroed pages charged to the memory cgroup of the task
+/// that set the context up, mapped contiguously in the kernel and shared with user space by
+/// `mmap`.
 ///
 /// The kernel reads and writes it with volatile accesses only, because user space may write to
 /// any byte of it at any time (it owns `head`); nothing read from it is trusted without a
@@ -381,26 +431,32 @@ pub(crate) fn workqueue() -> Result<&'static Queue> {
 ///
 /// # Invariants
 ///
-/// `base` points to `size` bytes of zeroed `vmalloc_user()` memory owned by this object, which
-/// is page aligned and mapped in the kernel for its whole life.
+/// `mem` was returned by `aiopoll_ring_alloc(size)`, which also returned `base`: `size` bytes
+/// of zeroed, page-aligned memory mapped in the kernel, owned by this object until its drop.
 pub(crate) struct RingMem {
+    mem: NonNull<RawRingMem>,
     base: NonNull<u8>,
     size: usize,
 }
 
 // SAFETY: The memory is only accessed through volatile reads and writes, whose coordination is
-// the caller's business (documented on `Ring`); it may be freed from any thread.
+// the caller's business (documented on `Ring`). It is freed by `Drop`, which needs process
+// context: the owner (a context) is only ever dropped by its file's release.
 unsafe impl Send for RingMem {}
 // SAFETY: As above.
 unsafe impl Sync for RingMem {}
 
 impl RingMem {
-    /// Allocates `size` zeroed bytes (a multiple of the page size).
+    /// Allocates `size` zeroed bytes (a non-zero multiple of the page size), charged to the
+    /// current task's memory cgroup.
     pub(crate) fn new(size: usize) -> Result<Self> {
-        // SAFETY: No preconditions.
-        let base = unsafe { shim::aiopoll_ring_alloc(size as c_ulong) };
-        // INVARIANT: `vmalloc_user` returns zeroed, page-aligned memory of `size` bytes or NULL.
+        let mut base: *mut c_void = core::ptr::null_mut();
+        // SAFETY: `base` is a valid place to write; the shim checks `size`.
+        let mem = unsafe { shim::aiopoll_ring_alloc(size as c_ulong, &mut base) };
+        let mem = NonNull::new(mem).ok_or(ENOMEM)?;
+        // INVARIANT: `aiopoll_ring_alloc` returned the memory and its kernel address.
         Ok(Self {
+            mem,
             base: NonNull::new(base.cast::<u8>()).ok_or(ENOMEM)?,
             size,
         })
@@ -470,17 +526,17 @@ impl RingMem {
             return Err(EINVAL);
         }
         // SAFETY: `vma` is a VMA being set up by `->mmap` (type invariant of `Vma`), and the
-        // memory is `vmalloc_user` memory that stays allocated while mapped: the VMA holds a
+        // memory (flagged `VM_USERMAP`) stays allocated while mapped: the VMA holds a
         // reference to the file that owns the ring.
-        to_result(unsafe { shim::aiopoll_ring_map(vma.0, self.base.as_ptr().cast()) })
+        to_result(unsafe { shim::aiopoll_ring_map(vma.0, self.mem.as_ptr()) })
     }
 }
 
 impl Drop for RingMem {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant the memory is ours and freed once, here. `vfree`
-        // defers the work when called from interrupt context.
-        unsafe { shim::aiopoll_ring_free(self.base.as_ptr().cast()) };
+        // SAFETY: By the type invariant the memory is ours and freed once, here, in process
+        // context (see `Send` above).
+        unsafe { shim::aiopoll_ring_free(self.mem.as_ptr()) };
     }
 }
 
@@ -519,6 +575,12 @@ impl Vma {
     pub(crate) fn is_shared(&self) -> bool {
         // SAFETY: By the type invariant the VMA is valid.
         unsafe { shim::aiopoll_vma_is_shared(self.0) }
+    }
+
+    /// Whether the mapping is executable (`PROT_EXEC`).
+    pub(crate) fn is_exec(&self) -> bool {
+        // SAFETY: By the type invariant the VMA is valid.
+        unsafe { shim::aiopoll_vma_is_exec(self.0) }
     }
 
     /// The page offset into the file.
@@ -564,11 +626,23 @@ pub(crate) struct RwArgs {
 }
 
 /// A `struct kiocb` embedded in a request, for reads and writes issued to another file.
-#[repr(transparent)]
-pub(crate) struct RwIo(Opaque<bindings::kiocb>);
+///
+/// # Invariants
+///
+/// Once `issued` is true (release), the kiocb is initialised, prepared and checked, its file
+/// is the request's (alive as long as the owner), and it stays so until the owner is dropped.
+pub(crate) struct RwIo {
+    kiocb: Opaque<bindings::kiocb>,
+    /// Set by [`rw_submit`] right before the I/O is issued: from then on pollers may use the
+    /// kiocb ([`RwIo::iopoll`]). Release/acquire: orders the kiocb's initialisation before a
+    /// poller's use of it.
+    issued: Atomic<bool>,
+}
 
-// SAFETY: The kiocb is only touched by the submitter before issue and by the completion after;
-// the VFS serialises those.
+// SAFETY: Before `issued`, only the submitter touches the kiocb (the owner is not reachable by
+// pollers or completions yet). Afterwards the kiocb belongs to the VFS and the driver, which
+// write it through C (inside `Opaque`), and the only Rust-side use is `iopoll`, which the
+// block layer allows from several tasks at once (see `aiopoll_kiocb_iopoll()`).
 unsafe impl Send for RwIo {}
 // SAFETY: As above.
 unsafe impl Sync for RwIo {}
@@ -576,16 +650,29 @@ unsafe impl Sync for RwIo {}
 impl RwIo {
     /// An unused kiocb.
     pub(crate) fn new() -> Self {
-        Self(Opaque::zeroed())
+        // INVARIANT: not issued.
+        Self {
+            kiocb: Opaque::zeroed(),
+            issued: Atomic::new(false),
+        }
     }
 
-    /// Polls the device for this polled (`hipri`) I/O, which must have been issued by
-    /// [`rw_submit`] and not have completed yet; its completion (and others on the same queue)
-    /// may run inside. Returns whether something completed.
+    /// Whether the I/O has been issued (pollers may use the kiocb).
+    pub(crate) fn is_issued(&self) -> bool {
+        self.issued.load(Acquire)
+    }
+
+    /// Polls the device for this polled (`hipri`) I/O and others on the same queue; their
+    /// completions may run inside. Returns false without polling when the I/O has not been
+    /// issued yet (its kiocb is still being prepared), and whether something completed
+    /// otherwise. Harmless after the I/O completed: the kiocb then names no bio.
     pub(crate) fn iopoll(&self) -> bool {
-        // SAFETY: The caller keeps the owner (and so the kiocb and its file) alive, and only
-        // polls an issued, not yet completed kiocb.
-        unsafe { shim::aiopoll_kiocb_iopoll(self.0.get()) > 0 }
+        if !self.issued.load(Acquire) {
+            return false;
+        }
+        // SAFETY: By the type invariant the kiocb is issued, prepared and its file alive; the
+        // caller holds a reference to the owner, so the kiocb stays valid during the call.
+        unsafe { shim::aiopoll_kiocb_iopoll(self.kiocb.get()) > 0 }
     }
 }
 
@@ -599,8 +686,7 @@ pub(crate) fn cond_resched() {
 ///
 /// # Safety
 ///
-/// `RW_IO_OFFSET` must be the byte offset of an [`RwIo`] field inside `Self`, and that field must
-/// be the one passed to [`rw_submit`].
+/// `RW_IO_OFFSET` must be the byte offset of an [`RwIo`] field inside `Self`.
 pub(crate) unsafe trait RwOwner: Sized + Send + Sync {
     /// Offset of the embedded [`RwIo`].
     const RW_IO_OFFSET: usize;
@@ -634,20 +720,26 @@ unsafe extern "C" fn rw_complete<T: RwOwner>(kiocb: *mut bindings::kiocb, res: c
     T::rw_done(owner, res as i64);
 }
 
-/// Submits a read or write of `file` through `owner`'s kiocb `io`, as fs/aio's `aio_read()` and
-/// `aio_write()` do.
+/// Submits a read or write of `file` through `owner`'s kiocb, as fs/aio's `aio_read()` and
+/// `aio_write()` do. Each owner is submitted at most once.
 ///
 /// An error is a submission error (nothing was issued, [`RwOwner::rw_done`] is not called);
 /// otherwise the I/O was issued and `rw_done` is called exactly once, maybe before this returns.
-pub(crate) fn rw_submit<T: RwOwner>(
-    owner: &Arc<T>,
-    io: &RwIo,
-    file: &File,
-    args: &RwArgs,
-) -> Result {
+pub(crate) fn rw_submit<T: RwOwner>(owner: &Arc<T>, file: &File, args: &RwArgs) -> Result {
     use crate::sys::FileExt;
 
-    let kiocb = io.0.get();
+    // SAFETY: By the `RwOwner` contract an `RwIo` lives at `RW_IO_OFFSET` inside the `T`,
+    // which `owner` keeps alive for as long as the borrow.
+    let io = unsafe {
+        &*Arc::as_ptr(owner)
+            .cast::<u8>()
+            .add(T::RW_IO_OFFSET)
+            .cast::<RwIo>()
+    };
+    if io.issued.load(Relaxed) {
+        return Err(EBUSY);
+    }
+    let kiocb = io.kiocb.get();
     // SAFETY: `kiocb` is ours and not in use; `file` is valid and kept alive by the owner.
     unsafe { shim::aiopoll_kiocb_init(kiocb, file.as_ptr(), args.offset, rw_complete::<T>) };
     // SAFETY: `kiocb` was initialised above.
@@ -710,6 +802,8 @@ pub(crate) fn rw_submit<T: RwOwner>(
     if verify.is_ok() {
         // The completion's reference: given back by `rw_complete`.
         let _ = Arc::into_raw(owner.clone());
+        // INVARIANT: the kiocb is prepared and checked; pollers may use it from here on.
+        io.issued.store(true, Release);
         // SAFETY: `kiocb` and `iter` are initialised and checked; the iovec array stays alive
         // until the call returns, which is as long as `->read_iter`/`->write_iter` use it.
         let ret = unsafe { shim::aiopoll_rw_issue(kiocb, iter.get(), args.write) };
@@ -801,20 +895,21 @@ impl WaitQueue {
     ) -> c_long {
         let arg = core::ptr::from_mut(&mut cond).cast::<c_void>();
         // SAFETY: The head was initialised by `new`; `arg` points to `cond`, which outlives the
-        // call and is only used through `call_cond` during it; `cond` may sleep, as
-        // `wait_event()` allows (it re-checks after every wake-up).
+        // call and is only used through `call_cond` during it. `wait_event()` evaluates `cond`
+        // after setting the task's sleeping state, so `cond` must not sleep (taking a
+        // spinlock is fine, on PREEMPT_RT too, whose sleeping spinlocks keep that state).
         unsafe {
             shim::aiopoll_wait_event(self.head.get(), interruptible, timeout, call_cond::<F>, arg)
         }
     }
 
-    /// Sleeps (uninterruptibly) until `cond` returns true.
+    /// Sleeps (uninterruptibly) until `cond` returns true. `cond` must not sleep.
     pub(crate) fn wait_uninterruptible(&self, cond: impl FnMut() -> bool) {
         self.wait(false, 0, cond);
     }
 
     /// Sleeps until `cond` returns true, a signal arrives, or `timeout` (in jiffies; `None`:
-    /// no limit) expires.
+    /// no limit) expires. `cond` must not sleep.
     pub(crate) fn wait_interruptible(
         &self,
         timeout: Option<u64>,
@@ -901,6 +996,109 @@ impl PinnedDrop for PollQueue {
         // SAFETY: By the type invariant `q` is initialised; after this no work item refers to
         // it.
         unsafe { shim::aiopoll_pollq_fini(self.q.get()) }
+    }
+}
+
+/// The C `struct aiopoll_owner_watch` (`rust/shim.h`).
+#[repr(C)]
+pub(crate) struct RawOwnerWatch {
+    wait: bindings::wait_queue_entry,
+    pid: *mut bindings::pid,
+    wq: *mut bindings::workqueue_struct,
+    work: bindings::work_struct,
+    func: Option<unsafe extern "C" fn(*mut c_void)>,
+    data: *mut c_void,
+}
+
+/// What an [`OwnerWatch`] calls when the watched process has exited.
+pub(crate) trait OwnerExit: Sync {
+    /// The process that created the object has exited (all its threads). Called once at most,
+    /// from the module's workqueue.
+    fn owner_exited(&self);
+}
+
+/// Watches the process (thread group) that called [`OwnerWatch::start`] and calls
+/// [`OwnerExit::owner_exited`] once it has exited, as fs/aio kills a process's contexts when
+/// its memory map goes away (`rust/shim.c` explains how).
+///
+/// # Invariants
+///
+/// `w` is zeroed (not watching) or was set up by `aiopoll_owner_watch_start()`; it is stopped
+/// (`aiopoll_owner_watch_stop()`, which waits for a running callback) on drop at the latest.
+#[pin_data(PinnedDrop)]
+pub(crate) struct OwnerWatch {
+    #[pin]
+    w: Opaque<RawOwnerWatch>,
+}
+
+// SAFETY: The watch is started, stopped and woken through the wait-queue and workqueue APIs,
+// which may be used from any thread.
+unsafe impl Send for OwnerWatch {}
+// SAFETY: As above; `start` and `stop` take `&self` but are serialised by their callers (see
+// their docs).
+unsafe impl Sync for OwnerWatch {}
+
+/// The callback of an [`OwnerWatch`] for an owner of type `T`.
+///
+/// # Safety
+///
+/// `data` must point to a `T` that is alive for the whole call.
+unsafe extern "C" fn owner_exited<T: OwnerExit>(data: *mut c_void) {
+    // SAFETY: Guaranteed by the caller.
+    let owner = unsafe { &*data.cast::<T>() };
+    owner.owner_exited();
+}
+
+impl OwnerWatch {
+    /// A watch that watches nothing yet.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // INVARIANT: zeroed: not watching.
+            w <- Opaque::ffi_init(|slot: *mut RawOwnerWatch| {
+                // SAFETY: `slot` is valid for writes of a `RawOwnerWatch`.
+                unsafe { slot.write_bytes(0, 1) }
+            }),
+        })
+    }
+
+    /// Starts watching the current task's process for `owner`. Called once, before anything
+    /// else can reach the watch.
+    ///
+    /// # Safety
+    ///
+    /// `owner` must stay alive until [`OwnerWatch::stop`] has returned (or the watch is
+    /// dropped), and `start` must not be called concurrently with `stop`.
+    pub(crate) unsafe fn start<T: OwnerExit>(&self, owner: &T) -> Result {
+        let wq = WORKQUEUE.load(Ordering::Acquire);
+        if wq.is_null() {
+            return Err(ENODEV);
+        }
+        // SAFETY: `w` is ours and not watching; `wq` is the module's workqueue, which outlives
+        // every object (contexts are all gone before the module is unloaded); `owner` outlives
+        // the watch (the caller's contract), which is all the callback needs.
+        unsafe {
+            shim::aiopoll_owner_watch_start(
+                self.w.get(),
+                wq,
+                owner_exited::<T>,
+                core::ptr::from_ref(owner).cast_mut().cast(),
+            )
+        };
+        Ok(())
+    }
+
+    /// Stops the watch: afterwards the callback is not running and will not run. Idempotent;
+    /// not to be called from the callback itself, nor concurrently with `start`.
+    pub(crate) fn stop(&self) {
+        // SAFETY: By the type invariant `w` is zeroed or started; the shim handles both.
+        unsafe { shim::aiopoll_owner_watch_stop(self.w.get()) }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for OwnerWatch {
+    fn drop(self: Pin<&mut Self>) {
+        self.stop();
     }
 }
 
@@ -999,8 +1197,10 @@ impl<T: Tracked> Drop for TrackedRef<T> {
 /// Whether the caller runs inside a wake-up of one of aiopoll's own wait queues or an inline
 /// completion ([`InlineCompletion`]), on this CPU.
 pub(crate) fn in_own_wakeup() -> bool {
-    // SAFETY: No preconditions; reads a per-CPU counter with preemption off (the caller is a
-    // wake-up callback, which runs under a spinlock).
+    // SAFETY: No preconditions: `this_cpu_read()` is safe anywhere. The answer is meaningful
+    // because the callers are wake-up callbacks, which run under their queue's spinlock and so
+    // cannot migrate (on PREEMPT_RT either), and a section of this task's own is only ever
+    // entered and left on one CPU.
     unsafe { shim::aiopoll_in_own_wakeup() }
 }
 
@@ -1010,8 +1210,8 @@ pub(crate) fn in_own_wakeup() -> bool {
 ///
 /// # Invariants
 ///
-/// Created by `aiopoll_wake_section_enter()` (which disabled preemption), undone once on
-/// drop.
+/// Created by `aiopoll_wake_section_enter()` (which pinned the task to this CPU), undone once
+/// on drop, on the same CPU.
 pub(crate) struct InlineCompletion(PhantomData<*mut ()>);
 
 impl InlineCompletion {
@@ -1027,7 +1227,7 @@ impl InlineCompletion {
 impl Drop for InlineCompletion {
     fn drop(&mut self) {
         // SAFETY: By the type invariant the section was entered on this CPU (the guard is not
-        // `Send` and preemption is off), and is left once.
+        // `Send` and the task cannot migrate), and is left once.
         unsafe { shim::aiopoll_wake_section_exit() };
     }
 }
@@ -1049,11 +1249,19 @@ unsafe impl Send for PollWait {}
 // SAFETY: As above.
 unsafe impl Sync for PollWait {}
 
-/// The lock of the queue a [`PollWait`] is on, held (with the RCU read lock); see
-/// [`PollWait::lock`].
+/// The lock of the queue a [`PollWait`] is on, held with interrupts off and the RCU read lock;
+/// see [`PollWait::lock`].
+///
+/// # Invariants
+///
+/// `aiopoll_pwait_lock()` locked `head` (the queue `pw` is on, with `pw` still on it) and the
+/// RCU read lock, saving the interrupt state in `flags`; both are released once, by `drop`.
 pub(crate) struct PollWaitGuard<'a> {
     pw: &'a PollWait,
     head: NonNull<bindings::wait_queue_head>,
+    flags: c_ulong,
+    /// Interrupts are disabled on this CPU: the guard must not leave the thread.
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl PollWaitGuard<'_> {
@@ -1066,25 +1274,39 @@ impl PollWaitGuard<'_> {
 
 impl Drop for PollWaitGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: `aiopoll_pwait_lock` locked this queue and the RCU read lock for us.
-        unsafe { shim::aiopoll_pwait_unlock(self.head.as_ptr()) }
+        // SAFETY: By the type invariant, `aiopoll_pwait_lock` locked this queue and the RCU read
+        // lock for us, with `flags`.
+        unsafe { shim::aiopoll_pwait_unlock(self.head.as_ptr(), self.flags) }
     }
 }
 
-/// The entry being woken, whose queue's lock the wake-up holds.
-pub(crate) struct WokenEntry(*mut RawPWait);
+/// The entry being woken, for the duration of its wake-up callback, whose caller holds the
+/// entry's queue lock.
+///
+/// # Invariants
+///
+/// `pw` is an entry on the queue being woken, whose lock is held for the whole lifetime `'a`
+/// (the callback's), on this thread.
+pub(crate) struct WokenEntry<'a> {
+    pw: *mut RawPWait,
+    _callback: PhantomData<&'a mut RawPWait>,
+}
 
-impl WokenEntry {
+impl WokenEntry<'_> {
     /// Takes the entry off its queue.
     pub(crate) fn remove(&self) {
-        // SAFETY: The wake-up callback holds the queue's lock.
-        unsafe { shim::aiopoll_pwait_del_locked(self.0) }
+        // SAFETY: The wake-up's caller holds the queue's lock (type invariant).
+        unsafe { shim::aiopoll_pwait_del_locked(self.pw) }
     }
 
-    /// POLLFREE: takes the entry off its queue for good; the queue is about to be freed.
-    pub(crate) fn remove_pollfree(&self) {
-        // SAFETY: The wake-up callback holds the queue's lock.
-        unsafe { shim::aiopoll_pwait_pollfree_locked(self.0) }
+    /// POLLFREE: takes the entry off its queue for good (the queue is about to be freed) and
+    /// publishes that with a release store. This must be the wake-up's last access to the
+    /// request that owns the entry, which may be completed and freed on another CPU right
+    /// after (see `aiopoll_pwait_pollfree_locked()`): it consumes the entry, and the caller
+    /// must touch nothing of the request afterwards.
+    pub(crate) fn remove_pollfree(self) {
+        // SAFETY: The wake-up's caller holds the queue's lock (type invariant).
+        unsafe { shim::aiopoll_pwait_pollfree_locked(self.pw) }
     }
 }
 
@@ -1100,20 +1322,34 @@ impl PollWait {
         unsafe { shim::aiopoll_pwait_init(self.0.get(), owner.cast_mut().cast()) }
     }
 
-    /// Locks the queue the entry is on, if it still is on one (fs/aio's `poll_iocb_lock_wq()`).
-    /// Must be called with interrupts disabled.
+    /// Locks the queue the entry is on, if it still is on one (fs/aio's
+    /// `poll_iocb_lock_wq()`), with interrupts disabled until the guard is dropped.
     pub(crate) fn lock(&self) -> Option<PollWaitGuard<'_>> {
-        // SAFETY: The entry was initialised; the shim reads its queue under RCU.
-        let head = NonNull::new(unsafe { shim::aiopoll_pwait_lock(self.0.get()) })?;
-        Some(PollWaitGuard { pw: self, head })
+        let mut flags: c_ulong = 0;
+        // SAFETY: The entry was initialised (or is zeroed, with no queue); the shim reads its
+        // queue under RCU and takes the queue's lock with interrupts saved in `flags`.
+        let head = NonNull::new(unsafe { shim::aiopoll_pwait_lock(self.0.get(), &mut flags) })?;
+        // INVARIANT: `aiopoll_pwait_lock` returned the locked queue.
+        Some(PollWaitGuard {
+            pw: self,
+            head,
+            flags,
+            _not_send: PhantomData,
+        })
     }
 }
 
 /// Queues the two entries of `req` on the wait queues `file`'s `->poll` names and returns
 /// `(mask, queued)`: the ready mask and how many queues got an entry, or `-EINVAL` for more
-/// than two queues. From here on the entries may be woken: `req` must be kept alive by a
-/// self-reference until they are taken off again.
-pub(crate) fn poll_arm(
+/// than two queues. From here on the entries may be woken, which calls
+/// [`crate::request::Request::poll_wake`] with `req`.
+///
+/// # Safety
+///
+/// `pw` must be entries that live inside `*req` and are on no queue, and `*req` must stay
+/// alive (the caller keeps a reference for this) until every queued entry has been taken off
+/// its queue again (under its queue's lock, or by POLLFREE).
+pub(crate) unsafe fn poll_arm(
     req: &Arc<crate::request::Request>,
     file: &File,
     events: u32,
@@ -1168,13 +1404,15 @@ unsafe extern "C" fn aiopoll_poll_wake_rs(
     pw: *mut RawPWait,
     mask: c_uint,
 ) -> c_int {
-    // SAFETY: A queued entry's request lives in an `Arc` and is kept alive by its own
-    // self-reference until every entry was taken off its queue, which needs this queue's lock,
-    // held by our caller.
+    // SAFETY: A queued entry's request lives in an `Arc` and is kept alive until every entry
+    // was taken off its queue (the contract of `poll_arm`), which needs this queue's lock, held
+    // by our caller for the whole call.
     let req = unsafe { ArcBorrow::from_raw(owner.cast::<crate::request::Request>()) };
-    c_int::from(crate::request::Request::poll_wake(
-        req,
-        WokenEntry(pw),
-        mask,
-    ))
+    // INVARIANT: `pw` is on the queue being woken, whose lock our caller holds during the call,
+    // which is the entry's lifetime.
+    let entry = WokenEntry {
+        pw,
+        _callback: PhantomData,
+    };
+    c_int::from(crate::request::Request::poll_wake(req, entry, mask))
 }

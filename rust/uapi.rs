@@ -25,7 +25,7 @@ use kernel::{
 /// `AIOPOLL_ABI_MAJOR`.
 pub(crate) const ABI_MAJOR: u32 = 1;
 /// `AIOPOLL_ABI_MINOR`.
-pub(crate) const ABI_MINOR: u32 = 4;
+pub(crate) const ABI_MINOR: u32 = 5;
 /// `AIOPOLL_IOC_MAGIC`.
 pub(crate) const IOC_MAGIC: u32 = 0xA9;
 /// `AIOPOLL_FEAT_CONTEXT`.
@@ -36,6 +36,8 @@ pub(crate) const FEAT_SIGMASK: u64 = 1 << 1;
 pub(crate) const FEAT_POLL: u64 = 1 << 2;
 /// `AIOPOLL_FEAT_HIPRI`.
 pub(crate) const FEAT_HIPRI: u64 = 1 << 3;
+/// `AIOPOLL_FEAT_COMPAT`.
+pub(crate) const FEAT_COMPAT: u64 = 1 << 4;
 
 /// `AIOPOLL_RING_MAGIC` (fs/aio's `AIO_RING_MAGIC`).
 pub(crate) const RING_MAGIC: u32 = 0xa10a10a1;

@@ -6,9 +6,9 @@
 #   scripts/kernel.sh build [FLAVOUR]   build a kernel; print its build (O=) directory
 #   scripts/kernel.sh dir [FLAVOUR]     print the build directory without building
 #
-# FLAVOUR is "test" (default: KASAN, lockdep and the other debug options) or "perf" (the same
-# kernel without the debug options, for benchmarks). The configuration is tinyconfig plus
-# selftests/config (plus scripts/config.perf for "perf"); the cache key hashes those files,
+# FLAVOUR is "test" (default: KASAN, lockdep and the other debug options), "perf" (the same
+# kernel without the debug options, for benchmarks) or "rt" (the test kernel with PREEMPT_RT). The configuration is tinyconfig plus
+# selftests/config (plus scripts/config.perf or config.rt); the cache key hashes those files,
 # the kernel version, this script and the toolchain, so editing a fragment rebuilds.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -49,7 +49,10 @@ ensure_source() {
 
 fragments() {
 	echo "$AIOPOLL_TOP/selftests/config"
-	[ "$1" = perf ] && echo "$AIOPOLL_TOP/scripts/config.perf"
+	case "$1" in
+	perf) echo "$AIOPOLL_TOP/scripts/config.perf" ;;
+	rt) echo "$AIOPOLL_TOP/scripts/config.rt" ;;
+	esac
 	return 0
 }
 
@@ -140,5 +143,5 @@ build)
 	build "${2:-test}"
 	;;
 dir) builddir "${2:-test}" ;;
-*) die "usage: $0 source|build [test|perf]|dir [test|perf]" ;;
+*) die "usage: $0 source|build [test|perf|rt]|dir [test|perf|rt]" ;;
 esac

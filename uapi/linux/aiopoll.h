@@ -25,7 +25,7 @@
  * flags are added. Feature bits say which optional parts this module has.
  */
 #define AIOPOLL_ABI_MAJOR	1
-#define AIOPOLL_ABI_MINOR	4
+#define AIOPOLL_ABI_MINOR	5
 
 /* ioctl type byte (unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst). */
 #define AIOPOLL_IOC_MAGIC	0xA9
@@ -35,8 +35,10 @@
 #define AIOPOLL_FEAT_SIGMASK	(1ULL << 1)	/* getevents swaps the signal mask (ABI 1.2) */
 #define AIOPOLL_FEAT_POLL	(1ULL << 2)	/* IOCB_CMD_POLL, cancel, multishot (ABI 1.3) */
 #define AIOPOLL_FEAT_HIPRI	(1ULL << 3)	/* polled block I/O with RWF_HIPRI (ABI 1.4) */
+#define AIOPOLL_FEAT_COMPAT	(1ULL << 4)	/* 32-bit callers (ABI 1.5) */
 #define AIOPOLL_FEATURES	(AIOPOLL_FEAT_CONTEXT | AIOPOLL_FEAT_SIGMASK | \
-				 AIOPOLL_FEAT_POLL | AIOPOLL_FEAT_HIPRI)	/* all known */
+				 AIOPOLL_FEAT_POLL | AIOPOLL_FEAT_HIPRI | \
+				 AIOPOLL_FEAT_COMPAT)	/* all known */
 
 /**
  * struct aiopoll_version - answer of %AIOPOLL_IOC_VERSION
@@ -98,7 +100,8 @@ struct aiopoll_setup {
 /**
  * struct aiopoll_submit - argument of %AIOPOLL_IOC_SUBMIT (like io_submit(2))
  * @nr:		number of iocb pointers at @iocbpp
- * @iocbpp:	user address of an array of struct iocb pointers
+ * @iocbpp:	user address of an array of struct iocb pointers (4 bytes each when the
+ *		caller is a 32-bit process, as for compat io_submit(2))
  * @reserved:	must be 0
  *
  * Returns the number of iocbs submitted, or an error if none was.

@@ -169,12 +169,14 @@ bit_type! {
         POLL = 1 << 2;
         /// `AIOPOLL_FEAT_HIPRI` (ABI 1.4): polled block I/O with `RWF_HIPRI`.
         HIPRI = 1 << 3;
+        /// `AIOPOLL_FEAT_COMPAT` (ABI 1.5): 32-bit callers.
+        COMPAT = 1 << 4;
     }
 }
 
 impl Features {
     /// Every feature this crate knows (`AIOPOLL_FEATURES`).
-    pub const ALL: Features = Features(0xf);
+    pub const ALL: Features = Features(0x1f);
 }
 
 /// A set of signals 1 to 64 in the kernel's `sigset_t` format (bit `n - 1` for signal `n`,
