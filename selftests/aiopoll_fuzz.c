@@ -135,8 +135,8 @@ static int top_page_unmapped;
 static unsigned long long edge_ptr(struct rng *r)
 {
 	switch (below(r, 4)) {
-	case 0:
-		return ~0ull - below(r, 128);
+	case 0:	/* half of them so close to 2^64 that adding a field's offset wraps */
+		return ~0ull - (chance(r, 50) ? below(r, 16) : below(r, 128));
 	case 1:
 		return chance(r, 50) ? 0xffff888000000000ull + 8 * below(r, 512) :
 				       0x8000000000000000ull + below(r, 64);
@@ -470,7 +470,8 @@ static void op_cancel(struct tstate *t)
 	struct io_event res;
 	struct aiopoll_cancel c = { 0 };
 
-	c.iocb = chance(r, 85) ? (uintptr_t)&t->iocbs[below(r, RECENT)] : some_ptr(r, 64);
+	c.iocb = chance(r, 85) ? (uintptr_t)&t->iocbs[below(r, RECENT)] :
+		 chance(r, 30) ? edge_ptr(r) : some_ptr(r, 64);
 	c.result = chance(r, 90) ? (uintptr_t)&res : some_ptr(r, 32);
 	if (chance(r, 3))
 		c.reserved = interesting(r);
