@@ -470,8 +470,8 @@ static void op_cancel(struct tstate *t)
 	struct io_event res;
 	struct aiopoll_cancel c = { 0 };
 
-	c.iocb = chance(r, 85) ? (uintptr_t)&t->iocbs[below(r, RECENT)] :
-		 chance(r, 30) ? edge_ptr(r) : some_ptr(r, 64);
+	c.iocb = chance(r, 80) ? (uintptr_t)&t->iocbs[below(r, RECENT)] :
+		 chance(r, 50) ? edge_ptr(r) : some_ptr(r, 64);
 	c.result = chance(r, 90) ? (uintptr_t)&res : some_ptr(r, 32);
 	if (chance(r, 3))
 		c.reserved = interesting(r);
