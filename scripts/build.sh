@@ -76,7 +76,8 @@ fmt() {
 selftests() {
 	local k
 	k=$(kdir)
-	host_install gcc libc6-dev make
+	# gcc-multilib: aiopoll_compat_test is a 32-bit program (gcc -m32 -static).
+	host_install gcc libc6-dev make gcc-multilib
 	make -s -C "$AIOPOLL_TOP/selftests" OUTPUT="$BUILD/selftests" KSRC="$(ksrc "$k")"
 }
 

@@ -675,6 +675,215 @@ TEST_F(ctx, cancel_rules)
 	EXPECT_EQ(EINVAL, errno);
 }
 
+/*
+ * User pointers at the edges of the address space: just below 2^64, where adding a field's
+ * offset wraps around, the kernel half, just below TASK_SIZE (x86-64, 4-level paging: the
+ * last user page is 0x7ffffffff000 - 4096, unmapped unless the stack sits at the very top)
+ * and TASK_SIZE itself.
+ */
+static const __u64 edge_ptrs[] = {
+	~0ULL, ~0ULL - 7, ~0ULL - 63, 0xffff888000000000ULL, 0x00007ffffffff000ULL - 8,
+	0x0000800000000000ULL,
+};
+
+#define NR_EDGE_PTRS (sizeof(edge_ptrs) / sizeof(edge_ptrs[0]))
+
+/* Whether the page of addr is mapped in this process (mincore: ENOMEM when it is not). */
+static int page_mapped(__u64 addr)
+{
+	unsigned char vec;
+
+	return !mincore((void *)(uintptr_t)(addr & ~4095ULL), 4096, &vec);
+}
+
+/* A call's result and errno, taken together. */
+struct outcome {
+	long ret;
+	int err;
+};
+
+#define OUTCOME(call) ({ long r_; errno = 0; r_ = (call); (struct outcome){ r_, errno }; })
+
+/* Both aiopoll (a) and fs/aio (f) failed with EFAULT. */
+static void expect_both_efault(struct __test_metadata *_metadata, const char *what, __u64 p,
+			       struct outcome a, struct outcome f)
+{
+	EXPECT_EQ(-1, f.ret) TH_LOG("fs/aio %s %#llx: %ld", what, p, f.ret);
+	EXPECT_EQ(EFAULT, f.err) TH_LOG("fs/aio %s %#llx: %s", what, p, strerror(f.err));
+	EXPECT_EQ(-1, a.ret) TH_LOG("%s %#llx: %ld", what, p, a.ret);
+	EXPECT_EQ(EFAULT, a.err) TH_LOG("%s %#llx: %s", what, p, strerror(a.err));
+}
+
+/* io_pgetevents(2) and its struct __aio_sigset, for the sigmask comparisons. */
+struct aio_sigset {
+	const void *sigmask;
+	size_t sigsetsize;
+};
+
+static long sys_io_pgetevents(aio_context_t ctx, long min_nr, long nr, struct io_event *ev,
+			      struct timespec *ts, struct aio_sigset *sig)
+{
+	return syscall(__NR_io_pgetevents, ctx, min_nr, nr, ev, ts, sig);
+}
+
+/*
+ * Submits n reads of file (tmpfs: they complete within the submission) to aiopoll and to
+ * fs/aio (which has no NOOP), for events that are really in the rings.
+ */
+static void pend_reads(struct __test_metadata *_metadata, int fd, aio_context_t a, int file,
+		       struct iocb *cbs, int n)
+{
+	static char buf[16];
+	struct iocb *list[4];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		prep_rw(&cbs[i], IOCB_CMD_PREAD, file, buf, sizeof(buf), 0);
+		list[i] = &cbs[i];
+	}
+	ASSERT_EQ(n, actx_submit(fd, n, list));
+	ASSERT_EQ(n, sys_io_submit(a, n, list));
+}
+
+TEST_F(ctx, edge_pointers_fault_as_fs_aio)
+{
+	struct timespec zero = { 0 };
+	struct iocb good[2], reads[2], cb, *list[3];
+	struct io_event ev[4];
+	aio_context_t a = 0;
+	char buf[16];
+	size_t i;
+	int n;
+
+	/*
+	 * Every user address aiopoll computes from one of these values must answer EFAULT (a
+	 * wrapping sum never reaches memory, nor panics an overflow check), exactly where
+	 * fs/aio's system calls answer EFAULT for the same value. CANCEL with the two values
+	 * whose aio_key address wraps is aiopoll_dev_test's last test (it panics the old
+	 * module).
+	 */
+	ASSERT_EQ(0, sys_io_setup(16, &a));
+	for (i = 0; i < NR_EDGE_PTRS; i++) {
+		__u64 p = edge_ptrs[i];
+		void *bad = (void *)(uintptr_t)p;
+		struct aio_sigset as = { bad, 8 };
+		struct aiopoll_getevents g = {
+			.min_nr = 1, .nr = 4, .events = (uintptr_t)ev,
+			.timeout = (uintptr_t)&zero, .sigmask = p, .sigsetsize = 8,
+		};
+		struct aiopoll_cancel cn = { .iocb = p };
+
+		if (page_mapped(p)) {
+			TH_LOG("%#llx is mapped in this process: not a bad pointer here", p);
+			continue;
+		}
+		/* SUBMIT: the array pointer, then arrays with a bad iocb pointer at 0, 1, 2. */
+		expect_both_efault(_metadata, "iocbpp", p,
+				   OUTCOME(actx_submit(self->c.fd, 1, bad)),
+				   OUTCOME(sys_io_submit(a, 1, bad)));
+		expect_both_efault(_metadata, "iocbpp, 2", p,
+				   OUTCOME(actx_submit(self->c.fd, 2, bad)),
+				   OUTCOME(sys_io_submit(a, 2, bad)));
+		for (n = 0; n < 3; n++) {
+			struct outcome r1, r2;
+
+			prep_rw(&good[0], IOCB_CMD_PREAD, self->file, buf, sizeof(buf), 0);
+			prep_rw(&good[1], IOCB_CMD_PREAD, self->file, buf, sizeof(buf), 0);
+			list[0] = &good[0];
+			list[1] = &good[1];
+			list[n] = bad;
+			if (!n) {
+				expect_both_efault(_metadata, "iocb", p,
+						   OUTCOME(actx_submit(self->c.fd, 1, list)),
+						   OUTCOME(sys_io_submit(a, 1, list)));
+				continue;
+			}
+			/* The good ones before it go in: their count, as fs/aio. */
+			r1 = OUTCOME(actx_submit(self->c.fd, n + 1, list));
+			r2 = OUTCOME(sys_io_submit(a, n + 1, list));
+			EXPECT_EQ(n, r2.ret) TH_LOG("fs/aio iocb %#llx at %d: %s", p, n,
+						    strerror(r2.err));
+			EXPECT_EQ(n, r1.ret) TH_LOG("iocb %#llx at %d: %ld/%s", p, n, r1.ret,
+						    strerror(r1.err));
+			if (r1.ret > 0)
+				EXPECT_EQ(r1.ret, actx_getevents(self->c.fd, r1.ret, r1.ret, ev,
+								 &zero));
+			if (r2.ret > 0)
+				EXPECT_EQ(r2.ret, sys_io_getevents(a, r2.ret, r2.ret, ev, &zero));
+		}
+
+		/*
+		 * GETEVENTS with two events pending (the copy-out is really attempted, 64 bytes:
+		 * from ~0ULL - 63 it ends at 2^64): EFAULT, and the events stay in the ring, as
+		 * in fs/aio, whose ring head moves only after a successful copy.
+		 */
+		pend_reads(_metadata, self->c.fd, a, self->file, reads, 2);
+		expect_both_efault(_metadata, "events", p,
+				   OUTCOME(actx_getevents(self->c.fd, 1, 4, bad, &zero)),
+				   OUTCOME(sys_io_getevents(a, 1, 4, bad, &zero)));
+		expect_both_efault(_metadata, "timeout", p,
+				   OUTCOME(actx_getevents(self->c.fd, 1, 4, ev, bad)),
+				   OUTCOME(sys_io_getevents(a, 1, 4, ev, bad)));
+		expect_both_efault(_metadata, "sigmask", p,
+				   OUTCOME(ioctl(self->c.fd, AIOPOLL_IOC_GETEVENTS, &g)),
+				   OUTCOME(sys_io_pgetevents(a, 1, 4, ev, &zero, &as)));
+		EXPECT_EQ(2, sys_io_getevents(a, 2, 4, ev, &zero)) TH_LOG("fs/aio %#llx", p);
+		memset(ev, 0, sizeof(ev));
+		ASSERT_EQ(2, actx_getevents(self->c.fd, 2, 4, ev, &zero)) TH_LOG("%#llx", p);
+		EXPECT_EQ((uintptr_t)&reads[0], ev[0].obj);
+		EXPECT_EQ((uintptr_t)&reads[1], ev[1].obj);
+
+		/* CANCEL, for the values whose aio_key address does not wrap. */
+		if (p + 8 > p)
+			expect_both_efault(_metadata, "cancel iocb", p,
+					   OUTCOME(ioctl(self->c.fd, AIOPOLL_IOC_CANCEL, &cn)),
+					   OUTCOME(sys_io_cancel(a, bad, ev)));
+
+		/* Reads and writes whose iovec array is there: EFAULT at submission. */
+		prep_rw(&cb, IOCB_CMD_PREADV, self->file, bad, 2, 0);
+		EXPECT_EQ(-1, diff_submit(_metadata, self->c.fd, &cb)) TH_LOG("preadv %#llx", p);
+		EXPECT_EQ(EFAULT, errno) TH_LOG("preadv %#llx: %s", p, strerror(errno));
+		prep_rw(&cb, IOCB_CMD_PWRITEV, self->file, bad, 1, 0);
+		EXPECT_EQ(-1, diff_submit(_metadata, self->c.fd, &cb)) TH_LOG("pwritev %#llx", p);
+		EXPECT_EQ(EFAULT, errno) TH_LOG("pwritev %#llx: %s", p, strerror(errno));
+		/* A buffer there, plain or in an iovec: whatever fs/aio does (diff_submit). */
+		prep_rw(&cb, IOCB_CMD_PWRITE, self->file, bad, sizeof(buf), 0);
+		diff_submit(_metadata, self->c.fd, &cb);
+		prep_rw(&cb, IOCB_CMD_PREAD, self->file, bad, sizeof(buf), 0);
+		diff_submit(_metadata, self->c.fd, &cb);
+		{
+			struct iovec iov[2] = { { buf, sizeof(buf) }, { bad, 16 } };
+
+			prep_rw(&cb, IOCB_CMD_PWRITEV, self->file, iov, 2, 0);
+			diff_submit(_metadata, self->c.fd, &cb);
+		}
+	}
+	sys_io_destroy(a);
+}
+
+TEST_F(ctx, iocb_key_write_back_faults_as_fs_aio)
+{
+	struct iocb *cb, *list[1];
+	aio_context_t a = 0;
+	long page = sysconf(_SC_PAGESIZE);
+
+	/*
+	 * An iocb that can be read but not written: the aio_key write-back fails, EFAULT, as
+	 * fs/aio's put_user() of KIOCB_KEY.
+	 */
+	cb = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, cb);
+	prep_rw(cb, IOCB_CMD_NOOP, 0, NULL, 0, 0);
+	ASSERT_EQ(0, mprotect(cb, page, PROT_READ));
+	list[0] = cb;
+	ASSERT_EQ(0, sys_io_setup(4, &a));
+	expect_both_efault(_metadata, "read-only iocb", (uintptr_t)cb,
+			   OUTCOME(actx_submit(self->c.fd, 1, list)),
+			   OUTCOME(sys_io_submit(a, 1, list)));
+	sys_io_destroy(a);
+	munmap(cb, page);
+}
+
 TEST(ring_never_overflows)
 {
 	struct io_event ev[64];
@@ -821,6 +1030,69 @@ TEST_F(ctx, fork_child_cannot_use_context)
 		_exit(0);
 	}
 	EXPECT_EQ(0, child_exit_status(pid));
+}
+
+TEST_F(ctx, ring_never_inherited_nor_executable)
+{
+	pid_t pid;
+	void *p;
+
+	/*
+	 * The ring is not inherited across fork (a child sharing the parent's ring pages could
+	 * forge the parent's events), and MADV_DOFORK must not turn that back on: EINVAL.
+	 */
+	errno = 0;
+	EXPECT_EQ(-1, madvise(self->c.ring, self->c.ring_size, MADV_DOFORK));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("MADV_DOFORK: %s", strerror(errno));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		unsigned char vec;
+		char line[256];
+		FILE *maps;
+
+		/* mincore(): ENOMEM for a range with an unmapped page. */
+		if (!mincore(self->c.ring, self->c.ring_size, &vec) || errno != ENOMEM)
+			_exit(10);
+		maps = fopen("/proc/self/maps", "r");
+		if (!maps)
+			_exit(11);
+		while (fgets(line, sizeof(line), maps))
+			if (strstr(line, "/dev/aiopoll"))
+				_exit(12);
+		_exit(0);
+	}
+	EXPECT_EQ(0, child_exit_status(pid)) TH_LOG("10, 12: the child has the ring mapped");
+
+	/* Never executable: mprotect() to PROT_EXEC fails with EACCES (no VM_MAYEXEC)... */
+	errno = 0;
+	EXPECT_EQ(-1, mprotect(self->c.ring, self->c.ring_size, PROT_READ | PROT_EXEC));
+	EXPECT_EQ(EACCES, errno) TH_LOG("mprotect(PROT_READ | PROT_EXEC): %s", strerror(errno));
+	errno = 0;
+	EXPECT_EQ(-1, mprotect(self->c.ring, self->c.ring_size,
+			       PROT_READ | PROT_WRITE | PROT_EXEC));
+	EXPECT_EQ(EACCES, errno) TH_LOG("mprotect(PROT_RWX): %s", strerror(errno));
+	/* ...and mmap() with PROT_EXEC with EPERM. */
+	ASSERT_EQ(0, munmap(self->c.ring, self->c.ring_size));
+	self->c.ring = NULL;
+	errno = 0;
+	p = mmap(NULL, self->c.ring_size, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED,
+		 self->c.fd, 0);
+	EXPECT_EQ(MAP_FAILED, p) TH_LOG("mmap(PROT_RWX) succeeded");
+	EXPECT_EQ(EPERM, errno) TH_LOG("mmap(PROT_RWX): %s", strerror(errno));
+	if (p != MAP_FAILED)
+		munmap(p, self->c.ring_size);
+	errno = 0;
+	p = mmap(NULL, self->c.ring_size, PROT_READ | PROT_EXEC, MAP_SHARED, self->c.fd, 0);
+	EXPECT_EQ(MAP_FAILED, p) TH_LOG("mmap(PROT_READ | PROT_EXEC) succeeded");
+	EXPECT_EQ(EPERM, errno) TH_LOG("mmap(PROT_READ | PROT_EXEC): %s", strerror(errno));
+	if (p != MAP_FAILED)
+		munmap(p, self->c.ring_size);
+	/* Without PROT_EXEC it maps again, and works. */
+	p = mmap(NULL, self->c.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, self->c.fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	self->c.ring = p;
+	EXPECT_EQ(AIOPOLL_RING_MAGIC, self->c.ring->magic);
 }
 
 TEST(events_limit_across_contexts)

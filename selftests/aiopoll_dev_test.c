@@ -247,4 +247,49 @@ TEST_F_TIMEOUT(stress, many_threads, 900)
 		EXPECT_EQ(0, close(held[i]));
 }
 
+/*
+ * Last, because it panics the old module (a Rust overflow check on `iocb + 8`): CANCEL of an
+ * iocb whose aio_key field (offset 8) lies past 2^64. fs/aio's io_cancel() answers EFAULT
+ * (get_user() of the wrapped address fails), and so must aiopoll, on a set-up context. The
+ * values whose aio_key does not wrap are in aiopoll_ctx_test's edge_pointers_fault_as_fs_aio.
+ * The harness runs fixtures in the order they are defined, global tests first: this one has
+ * a fixture of its own, defined last, so that every other result is out before it.
+ */
+FIXTURE(wrap) {
+	struct actx c;
+	aio_context_t a;
+};
+
+FIXTURE_SETUP(wrap)
+{
+	ASSERT_EQ(0, actx_init(&self->c, 8));
+	self->a = 0;
+	ASSERT_EQ(0, sys_io_setup(8, &self->a));
+}
+
+FIXTURE_TEARDOWN(wrap)
+{
+	sys_io_destroy(self->a);
+	actx_fini(&self->c);
+}
+
+TEST_F(wrap, cancel_iocb_pointer_wraps)
+{
+	const __u64 wraps[] = { ~0ULL - 7, ~0ULL - 4, ~0ULL };
+	struct aiopoll_cancel cn = { 0 };
+	struct io_event ev;
+	size_t i;
+
+	cn.result = (unsigned long)&ev;
+	for (i = 0; i < sizeof(wraps) / sizeof(wraps[0]); i++) {
+		errno = 0;
+		EXPECT_EQ(-1, sys_io_cancel(self->a, (struct iocb *)wraps[i], &ev));
+		EXPECT_EQ(EFAULT, errno) TH_LOG("fs/aio %#llx: %s", wraps[i], strerror(errno));
+		cn.iocb = wraps[i];
+		errno = 0;
+		EXPECT_EQ(-1, ioctl(self->c.fd, AIOPOLL_IOC_CANCEL, &cn)) TH_LOG("iocb %#llx", wraps[i]);
+		EXPECT_EQ(EFAULT, errno) TH_LOG("iocb %#llx: %s", wraps[i], strerror(errno));
+	}
+}
+
 TEST_HARNESS_MAIN

@@ -121,10 +121,38 @@ static unsigned long long interesting(struct rng *r)
 	return next(r);
 }
 
+/*
+ * Whether the last user page below TASK_SIZE (0x7ffffffff000, x86-64 with 4-level paging) is
+ * unmapped, as it is unless the stack sits at the very top: set once, in main().
+ */
+static int top_page_unmapped;
+
+/*
+ * A pointer at an edge of the address space, where the sum of a pointer and a field's offset
+ * or a length wraps or crosses into kernel space: just below 2^64, in the kernel half, just
+ * below TASK_SIZE and at it. None of them is readable or writable memory of this process.
+ */
+static unsigned long long edge_ptr(struct rng *r)
+{
+	switch (below(r, 4)) {
+	case 0:	/* half of them so close to 2^64 that adding a field's offset wraps */
+		return ~0ull - (chance(r, 50) ? below(r, 16) : below(r, 128));
+	case 1:
+		return chance(r, 50) ? 0xffff888000000000ull + 8 * below(r, 512) :
+				       0x8000000000000000ull + below(r, 64);
+	case 2:
+		if (top_page_unmapped)
+			return 0x00007ffffffff000ull - 1 - below(r, 128);
+		/* fall through */
+	default:
+		return 0x0000800000000000ull - (chance(r, 50) ? 0 : 1) + below(r, 64);
+	}
+}
+
 /* A user pointer: mostly into the arena, sometimes NULL, kernel, unmapped or unaligned. */
 static unsigned long long some_ptr(struct rng *r, size_t need)
 {
-	switch (below(r, 10)) {
+	switch (below(r, 11)) {
 	case 0:
 		return 0;
 	case 1:
@@ -133,6 +161,8 @@ static unsigned long long some_ptr(struct rng *r, size_t need)
 		return 0x10000 + below(r, 4096);		/* usually unmapped */
 	case 3:
 		return (uintptr_t)arena + ARENA - below(r, 64);	/* runs off the end */
+	case 4:
+		return edge_ptr(r);
 	default:
 		if (need >= ARENA)
 			return (uintptr_t)arena;
@@ -420,7 +450,8 @@ static void op_getevents(struct tstate *t)
 	}
 	/* Bad timeout pointers fault; none points at memory whose content could mean hours. */
 	g.timeout = chance(r, 97) ? (uintptr_t)&ts :
-		    chance(r, 50) ? 0xffffffff81000000ull : 0x10000 + below(r, 4096);
+		    chance(r, 33) ? 0xffffffff81000000ull :
+		    chance(r, 50) ? 0x10000 + below(r, 4096) : edge_ptr(r);
 	if (chance(r, 20)) {
 		sigemptyset(&mask);
 		if (chance(r, 50))
@@ -439,7 +470,8 @@ static void op_cancel(struct tstate *t)
 	struct io_event res;
 	struct aiopoll_cancel c = { 0 };
 
-	c.iocb = chance(r, 85) ? (uintptr_t)&t->iocbs[below(r, RECENT)] : some_ptr(r, 64);
+	c.iocb = chance(r, 80) ? (uintptr_t)&t->iocbs[below(r, RECENT)] :
+		 chance(r, 50) ? edge_ptr(r) : some_ptr(r, 64);
 	c.result = chance(r, 90) ? (uintptr_t)&res : some_ptr(r, 32);
 	if (chance(r, 3))
 		c.reserved = interesting(r);
@@ -682,6 +714,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setrlimit(RLIMIT_NOFILE, &rl);
+	{
+		unsigned char vec;
+
+		top_page_unmapped = mincore((void *)(0x00007ffffffff000ull - 4096), 4096, &vec) &&
+				    errno == ENOMEM;
+	}
 	blockdev = open("/dev/nullb1", O_RDWR | O_DIRECT | O_CLOEXEC);
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += seconds;

@@ -251,4 +251,97 @@ TEST_F(sig, errors_in_fs_aio_order)
 	expect_caller_mask(_metadata);
 }
 
+/* Whether the calling thread's blocked mask is exactly *want, for every signal. */
+static int same_mask(const sigset_t *want)
+{
+	sigset_t now;
+	int sig;
+
+	if (sigprocmask(SIG_BLOCK, NULL, &now))
+		return 0;
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigismember(&now, sig) != sigismember(want, sig))
+			return 0;
+	return 1;
+}
+
+TEST_F(sig, mask_restored_after_every_error)
+{
+	struct timespec zero = { 0 };
+	struct io_event ev[2];
+	struct iocb cb;
+	sigset_t usr1, before, wait_mask;
+	aio_context_t a = 0;
+	char buf[8];
+	int zero_fd;
+	struct {
+		const char *what;
+		long min_nr, nr;
+		struct io_event *events;
+		struct timespec *ts;
+		int err;
+	} cases[] = {
+		/* Refused after the mask is installed. */
+		{ "min_nr > nr", 2, 1, ev, &zero, EINVAL },
+		{ "bad events, an event pending", 1, 2, (struct io_event *)8, &zero, EFAULT },
+		{ "kernel events, an event pending", 1, 2,
+		  (struct io_event *)0xffff888000000000UL, &zero, EFAULT },
+		{ "nr < 0", 0, -1, ev, &zero, EINVAL },
+		/* Refused before it: nothing may be left behind either. */
+		{ "bad timeout", 1, 2, ev, (struct timespec *)8, EFAULT },
+		{ "kernel timeout", 1, 2, ev, (struct timespec *)0xffff888000000000UL, EFAULT },
+	};
+	size_t i;
+
+	/*
+	 * The thread leaves SIGUSR1 unblocked; each call's mask blocks it (and SIGTERM). Every
+	 * call fails, some after the mask could have been swapped in: afterwards the thread's
+	 * mask is exactly the one before, as after fs/aio's io_pgetevents() with the same
+	 * arguments, and a SIGUSR1 is delivered at once.
+	 */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	ASSERT_EQ(0, sigprocmask(SIG_UNBLOCK, &usr1, &before));
+	ASSERT_EQ(0, sigprocmask(SIG_BLOCK, NULL, &before));
+	ASSERT_FALSE(sigismember(&before, SIGUSR1));
+	sigemptyset(&wait_mask);
+	sigaddset(&wait_mask, SIGUSR1);
+	sigaddset(&wait_mask, SIGTERM);
+	ASSERT_EQ(0, sys_io_setup(4, &a));
+	/*
+	 * An event pending in both, so that a copy-out is really attempted: a read of
+	 * /dev/zero, which completes within the submission (fs/aio has no NOOP).
+	 */
+	zero_fd = open("/dev/zero", O_RDONLY);
+	ASSERT_LE(0, zero_fd);
+	prep_rw(&cb, IOCB_CMD_PREAD, zero_fd, buf, sizeof(buf), 0);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	ASSERT_EQ(1, sys_io_submit(a, 1, (struct iocb *[]){ &cb }));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct aio_sigset as = { &wait_mask, KSIGSET_SIZE };
+
+		errno = 0;
+		EXPECT_EQ(-1, sys_io_pgetevents(a, cases[i].min_nr, cases[i].nr, cases[i].events,
+						cases[i].ts, &as));
+		EXPECT_EQ(cases[i].err, errno) TH_LOG("fs/aio, %s: %s", cases[i].what,
+						     strerror(errno));
+		EXPECT_TRUE(same_mask(&before)) TH_LOG("fs/aio, %s: mask changed", cases[i].what);
+		errno = 0;
+		EXPECT_EQ(-1, getevents_masked(self->c.fd, cases[i].min_nr, cases[i].nr,
+					       cases[i].events, cases[i].ts, &wait_mask,
+					       KSIGSET_SIZE)) TH_LOG("%s", cases[i].what);
+		EXPECT_EQ(cases[i].err, errno) TH_LOG("%s: %s", cases[i].what, strerror(errno));
+		EXPECT_TRUE(same_mask(&before)) TH_LOG("%s: the wait's mask was left installed",
+						       cases[i].what);
+	}
+	/* The event is still there, and SIGUSR1 really is unblocked. */
+	EXPECT_EQ(1, getevents_masked(self->c.fd, 1, 2, ev, &zero, NULL, 0));
+	EXPECT_EQ((unsigned long)&cb, ev[0].obj);
+	EXPECT_EQ(0, handled);
+	syscall(SYS_tgkill, getpid(), gettid(), SIGUSR1);
+	EXPECT_EQ(1, handled);
+	sys_io_destroy(a);
+	close(zero_fd);
+}
+
 TEST_HARNESS_MAIN
