@@ -334,8 +334,12 @@ static void reaper_sees_later_hipri(struct __test_metadata *_metadata, int ctx, 
 		struct iocb *cb = (struct iocb *)(unsigned long)br.ev[i].obj;
 		char *b;
 
-		EXPECT_EQ(BS, br.ev[i].res);
 		ASSERT_TRUE(cb >= cbs && cb < cbs + n);
+		/* null_blk ends a polled request nobody polls with -ETIMEDOUT after 5 s. */
+		EXPECT_EQ(BS, br.ev[i].res) TH_LOG("block %ld, after %.1f s", (long)(cb - cbs),
+						   br.waited);
+		if (br.ev[i].res != BS)
+			continue;
 		b = (char *)(unsigned long)cb->aio_buf;
 		for (j = 0; j < BS; j++)
 			if (b[j] != (char)(0x40 + (cb - cbs)))
@@ -498,7 +502,8 @@ TEST_F_TIMEOUT(ext4, hipri_read_of_a_file, 60)
 		int err = errno;
 
 		EXPECT_EQ(-1, r);
-		EXPECT_EQ(EOPNOTSUPP, err) TH_LOG("SUBMIT returned %ld", r);
+		if (r == -1)
+			EXPECT_EQ(EOPNOTSUPP, err);
 		if (r == 1)
 			report_accepted_hipri(_metadata, self->c.fd);
 		return;

@@ -307,12 +307,14 @@ TEST_F_TIMEOUT(td, bounds_at_their_edges, 600)
 /*
  * Memory accounting: a context's ring (vmalloc) and its requests are kernel memory that user
  * space makes the kernel allocate at will, so they must be charged to the caller's memory
- * cgroup, as fs/aio's are. A child in a cgroup of its own sets up a context of 16384 events
- * (a ring of about 1 MiB) and arms MEMCG_POLLS one-shot polls on one pipe; memory.current
+ * cgroup, as fs/aio's are. A child in a cgroup of its own sets up a context of 32768 events
+ * (a ring of about 2 MiB) and arms MEMCG_POLLS one-shot polls on one pipe; memory.current
  * must grow by at least 3/4 of the ring's size, then by at least 128 bytes a request.
  * Charges go through a per-CPU stock of up to 64 pages (256 KiB), so memory.current moves in
- * steps of up to that much: the child stays on one CPU, prepares every fd and every page of
- * user memory it needs before it measures, and the thresholds are well above one step.
+ * steps of 64 pages and may lag a charge by up to one step: the child stays on one CPU,
+ * prepares every fd and every page of user memory it needs before it measures, and the
+ * thresholds leave one step of room below the charges expected (a request is far larger
+ * than 128 bytes).
  */
 #define CGROOT "/sys/fs/cgroup"
 #define MEMCG_POLLS 4096
@@ -405,7 +407,7 @@ static void memcg_child(const char *cg, struct memcg_report *rep)
 	memcg_sample(cg, &rep->at[0]);	/* one to fill the CPU's stock, */
 	memcg_sample(cg, &rep->at[0]);	/* one to keep */
 	rep->step = 4;
-	if (actx_init(&c, 16384))
+	if (actx_init(&c, 32768))
 		goto fail;
 	rep->ring_size = c.ring_size;
 	memcg_sample(cg, &rep->at[1]);
