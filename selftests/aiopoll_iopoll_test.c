@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Polled block I/O (RWF_HIPRI): O_DIRECT reads and writes on a null_blk device and an NVMe
- * namespace with poll queues, completed by polling from the wait ioctl (and on close).
+ * namespace with poll queues, completed by polling from the wait ioctl (and on close), a
+ * blocked reaper woken by later polled submissions, and files of ext4 file systems on
+ * devices with and without a poll queue.
  */
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "aiopoll_test.h"
@@ -266,6 +271,251 @@ TEST_F(dev, close_and_exit_with_polled_io_in_flight)
 		}
 		EXPECT_EQ(0, child_exit_status(pid));
 	}
+}
+
+/*
+ * The libaio reaper-thread pattern: a thread blocks in GETEVENTS on an idle context, then
+ * another submits polled reads. A polled request completes only when someone polls for it,
+ * so the blocked reaper must be woken by the submission and poll it in; a sleeper that waits
+ * only for head != tail never sees it. The reaper's wait is bounded (REAPER_TIMEOUT_S) so a
+ * missed wake-up fails with too few events instead of hanging the run.
+ */
+#define REAPER_TIMEOUT_S 10
+
+struct blocked_reaper {
+	int ctx;
+	long min_nr;
+	long got;
+	int err;
+	double waited;
+	struct io_event ev[8];
+};
+
+static void *reap_blocking(void *arg)
+{
+	struct blocked_reaper *br = arg;
+	struct timespec ts = { REAPER_TIMEOUT_S, 0 };
+	double t0 = now_sec();
+
+	br->got = actx_getevents(br->ctx, br->min_nr, br->min_nr, br->ev, &ts);
+	br->err = br->got < 0 ? errno : 0;
+	br->waited = now_sec() - t0;
+	return NULL;
+}
+
+/* Writes n blocks of known data (without polling), starts a reaper waiting for n events,
+ * submits n polled reads of them one by one, pause_ms apart, and checks what it reaped. */
+static void reaper_sees_later_hipri(struct __test_metadata *_metadata, int ctx, int fd,
+				    char *buf, int n, int pause_ms)
+{
+	struct blocked_reaper br = { .ctx = ctx, .min_nr = n };
+	char *rd = buf + 8 * BS;
+	struct iocb cbs[4];
+	pthread_t t;
+	int i, j;
+
+	ASSERT_LE(n, 4);
+	for (i = 0; i < n; i++)
+		memset(buf + i * BS, 0x40 + i, BS);
+	ASSERT_EQ(n * BS, pwrite(fd, buf, n * BS, 0));
+	memset(rd, 0, n * BS);
+	ASSERT_EQ(0, pthread_create(&t, NULL, reap_blocking, &br));
+	usleep(300 * 1000);	/* the reaper is asleep on an idle context by now */
+	for (i = 0; i < n; i++) {
+		if (i)
+			usleep(pause_ms * 1000);
+		prep_hipri(&cbs[i], IOCB_CMD_PREAD, fd, rd + i * BS, BS, (long long)i * BS);
+		ASSERT_EQ(1, actx_submit1(ctx, &cbs[i]));
+	}
+	pthread_join(t, NULL);
+	ASSERT_EQ(n, br.got) TH_LOG("the reaper got %ld of %d events after %.1f s (%s)",
+				    br.got, n, br.waited, br.err ? strerror(br.err) : "no error");
+	for (i = 0; i < n; i++) {
+		struct iocb *cb = (struct iocb *)(unsigned long)br.ev[i].obj;
+		char *b;
+
+		ASSERT_TRUE(cb >= cbs && cb < cbs + n);
+		/* null_blk ends a polled request nobody polls with -ETIMEDOUT after 5 s. */
+		EXPECT_EQ(BS, br.ev[i].res) TH_LOG("block %ld, after %.1f s", (long)(cb - cbs),
+						   br.waited);
+		if (br.ev[i].res != BS)
+			continue;
+		b = (char *)(unsigned long)cb->aio_buf;
+		for (j = 0; j < BS; j++)
+			if (b[j] != (char)(0x40 + (cb - cbs)))
+				break;
+		EXPECT_EQ(BS, j) TH_LOG("block %ld read back wrong", (long)(cb - cbs));
+	}
+}
+
+TEST_F_TIMEOUT(dev, blocked_reaper_sees_later_hipri, 60)
+{
+	reaper_sees_later_hipri(_metadata, self->c.fd, self->fd, self->buf, 1, 0);
+}
+
+TEST_F_TIMEOUT(dev, blocked_reaper_min_nr_4, 60)
+{
+	reaper_sees_later_hipri(_metadata, self->c.fd, self->fd, self->buf, 4, 50);
+}
+
+/*
+ * Polled I/O on a regular file: an ext4 file system made on a null_blk device without a poll
+ * queue (nullb1) and on one with a poll queue (nullb2; run_tests.sh makes both through
+ * configfs). A file's ->iopoll exists whatever its device can do, so the device decides:
+ * without a poll queue SUBMIT refuses RWF_HIPRI with EOPNOTSUPP, as it does on the block
+ * device itself; with one, the read completes by polling with the file's data.
+ */
+FIXTURE(ext4) {
+	char dir[64], path[96];
+	struct actx c;
+	int fd;
+	int mounted;
+	char *buf;
+};
+
+FIXTURE_VARIANT(ext4) {
+	const char *dev;
+	int can_poll;
+};
+
+FIXTURE_VARIANT_ADD(ext4, nullb1) { .dev = "/dev/nullb1", .can_poll = 0 };
+FIXTURE_VARIANT_ADD(ext4, nullb2) { .dev = "/dev/nullb2", .can_poll = 1 };
+
+#define EXT4_BLOCKS 16
+
+FIXTURE_SETUP(ext4)
+{
+	char cmd[128];
+	int f, i;
+
+	self->fd = -1;
+	if (access(variant->dev, F_OK))
+		SKIP(return, "%s: %s", variant->dev, strerror(errno));
+	snprintf(self->dir, sizeof(self->dir), "/tmp/aiopoll-ext4-%d", getpid());
+	snprintf(self->path, sizeof(self->path), "%s/data", self->dir);
+	ASSERT_EQ(0, mkdir(self->dir, 0700));
+	/* busybox mke2fs makes ext2, which the ext4 driver mounts. */
+	snprintf(cmd, sizeof(cmd), "mke2fs -F -b 4096 %s >/dev/null 2>&1", variant->dev);
+	ASSERT_EQ(0, system(cmd)) TH_LOG("%s failed", cmd);
+	ASSERT_EQ(0, mount(variant->dev, self->dir, "ext4", 0, NULL))
+		TH_LOG("mount %s: %s", variant->dev, strerror(errno));
+	self->mounted = 1;
+	ASSERT_EQ(0, posix_memalign((void **)&self->buf, BS, 2 * EXT4_BLOCKS * BS));
+	for (i = 0; i < EXT4_BLOCKS; i++)
+		memset(self->buf + i * BS, 0x20 + i, BS);
+	f = open(self->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, f);
+	ASSERT_EQ(EXT4_BLOCKS * BS, write(f, self->buf, EXT4_BLOCKS * BS));
+	ASSERT_EQ(0, fsync(f));
+	close(f);
+	self->fd = open(self->path, O_RDONLY | O_DIRECT);
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, actx_init(&self->c, 8));
+}
+
+FIXTURE_TEARDOWN(ext4)
+{
+	int i;
+
+	if (self->c.ring)
+		actx_fini(&self->c);	/* polls out anything still in flight */
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->mounted)
+		for (i = 0; i < 100 && umount2(self->dir, 0) && errno == EBUSY; i++)
+			usleep(50 * 1000);
+	rmdir(self->dir);
+	free(self->buf);
+}
+
+static void on_sigusr1(int sig)
+{
+}
+
+struct unbounded_reaper {
+	int ctx;
+	long got;
+	int err;
+	atomic_int done;
+	struct io_event ev;
+};
+
+static void *reap_unbounded(void *arg)
+{
+	struct unbounded_reaper *ur = arg;
+
+	ur->got = actx_getevents(ur->ctx, 1, 1, &ur->ev, NULL);
+	ur->err = ur->got < 0 ? errno : 0;
+	atomic_store(&ur->done, 1);
+	return NULL;
+}
+
+/*
+ * Where SUBMIT took a polled read it should have refused: what a reaper with min_nr 1 and no
+ * timeout does with it (returns, spins, or sleeps), bounded: after 10 s a signal ends its
+ * wait. Logs the event, the wall time and the reaper thread's CPU time.
+ */
+static void report_accepted_hipri(struct __test_metadata *_metadata, int ctx)
+{
+	struct sigaction sa = { .sa_handler = on_sigusr1 };	/* no SA_RESTART */
+	struct unbounded_reaper ur = { .ctx = ctx };
+	struct timespec cpu = { 0, 0 };
+	double t0 = now_sec(), wall;
+	clockid_t cid;
+	pthread_t t;
+
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, pthread_create(&t, NULL, reap_unbounded, &ur));
+	while (!atomic_load(&ur.done) && now_sec() - t0 < 10)
+		usleep(10 * 1000);
+	if (pthread_getcpuclockid(t, &cid) == 0)
+		clock_gettime(cid, &cpu);
+	while (!atomic_load(&ur.done)) {
+		pthread_kill(t, SIGUSR1);
+		usleep(100 * 1000);
+	}
+	wall = now_sec() - t0;
+	pthread_join(t, NULL);
+	if (ur.got == 1)
+		TH_LOG("accepted: event res %lld after %.2f s (reaper CPU %.2f s)",
+		       (long long)ur.ev.res, wall, cpu.tv_sec + cpu.tv_nsec / 1e9);
+	else
+		TH_LOG("accepted: no event; reaper still waiting after %.2f s (CPU %.2f s: %s), "
+		       "ended by a signal (%s)", wall, cpu.tv_sec + cpu.tv_nsec / 1e9,
+		       cpu.tv_sec >= 5 ? "spinning" : "asleep",
+		       ur.got < 0 ? strerror(ur.err) : "returned 0");
+}
+
+TEST_F_TIMEOUT(ext4, hipri_read_of_a_file, 60)
+{
+	char *rd = self->buf + EXT4_BLOCKS * BS;
+	struct timespec ts = { REAPER_TIMEOUT_S, 0 };
+	struct io_event ev;
+	struct iocb cb;
+	long r;
+	int j;
+
+	memset(rd, 0, BS);
+	prep_hipri(&cb, IOCB_CMD_PREAD, self->fd, rd, BS, 3 * BS);
+	r = actx_submit1(self->c.fd, &cb);
+	if (!variant->can_poll) {
+		int err = errno;
+
+		EXPECT_EQ(-1, r);
+		if (r == -1)
+			EXPECT_EQ(EOPNOTSUPP, err);
+		if (r == 1)
+			report_accepted_hipri(_metadata, self->c.fd);
+		return;
+	}
+	ASSERT_EQ(1, r) TH_LOG("SUBMIT: %s", strerror(errno));
+	ASSERT_EQ(1, actx_getevents(self->c.fd, 1, 1, &ev, &ts));
+	EXPECT_EQ((unsigned long)&cb, ev.obj);
+	ASSERT_EQ(BS, ev.res);
+	for (j = 0; j < BS; j++)
+		if (rd[j] != 0x20 + 3)
+			break;
+	EXPECT_EQ(BS, j) TH_LOG("the file's block 3 read back wrong at byte %d", j);
 }
 
 TEST(refused_without_o_direct_or_poll_queues)

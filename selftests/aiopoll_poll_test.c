@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <linux/io_uring.h>
+
 #include "aiopoll_test.h"
 #include "kselftest_harness.h"
 
@@ -689,6 +691,132 @@ TEST(poll_reference_cycles_refused)
 	EXPECT_EQ(before, now);
 }
 
+/* Waits up to 10 s for the module's use count to come back to want; returns the last value. */
+static long refcnt_settles(long want)
+{
+	long n = -1;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		n = module_refcnt();
+		if (n == want)
+			break;
+		usleep(10 * 1000);
+	}
+	return n;
+}
+
+/*
+ * Reference cycles through files that are not contexts, which the ELOOP check cannot see: a
+ * context polls a file that (indirectly) holds a reference to the context's own file, so the
+ * poll request pins the file that pins the context. Two kinds: a unix socket whose receive
+ * queue holds the context's fd in an SCM_RIGHTS message nobody receives, and an io_uring
+ * whose fixed-file table holds the context's fd. The poll waits for what never comes
+ * (POLLPRI on a datagram socket, POLLIN on an io_uring with nothing completed), so it stays
+ * armed. When the process that created the context has gone away, its polls must be
+ * cancelled, which breaks the cycle, whether the process closed its fds itself before it
+ * exited or left them to exit: the module's use count (one per open context) comes back.
+ */
+FIXTURE(owner_exit) {
+	long before;
+};
+
+FIXTURE_VARIANT(owner_exit) {
+	int io_uring;		/* the context polls an io_uring, else a unix socket */
+	int close_first;	/* the child closes every fd itself before it exits */
+};
+
+FIXTURE_VARIANT_ADD(owner_exit, scm_rights_closed) { .io_uring = 0, .close_first = 1 };
+FIXTURE_VARIANT_ADD(owner_exit, io_uring_closed) { .io_uring = 1, .close_first = 1 };
+/* Controls: exit closes the fds, and the old flush-time cancel already breaks the cycle. */
+FIXTURE_VARIANT_ADD(owner_exit, scm_rights_left_to_exit) { .io_uring = 0, .close_first = 0 };
+FIXTURE_VARIANT_ADD(owner_exit, io_uring_left_to_exit) { .io_uring = 1, .close_first = 0 };
+
+FIXTURE_SETUP(owner_exit)
+{
+	self->before = module_refcnt();
+	ASSERT_LE(0, self->before);
+}
+
+FIXTURE_TEARDOWN(owner_exit)
+{
+}
+
+/* Sends fd over the socket s as SCM_RIGHTS; returns 0 or -1. */
+static int send_fd(int s, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { "f", 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(s, &mh, 0) == 1 ? 0 : -1;
+}
+
+/* The child: builds the cycle, checks the poll is armed, closes its fds or not, exits. */
+static int cycle_child(int io_uring, int close_first)
+{
+	struct io_uring_params up = { 0 };
+	struct io_event ev;
+	struct iocb cb;
+	struct actx a;
+	int s[2] = { -1, -1 }, ring = -1;
+
+	if (actx_init(&a, 8))
+		return 10;
+	if (io_uring) {
+		ring = syscall(__NR_io_uring_setup, 4, &up);
+		if (ring < 0)
+			return 11;
+		/* The ring's fixed-file table takes a reference to the context's file. */
+		if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_FILES, &a.fd, 1))
+			return 12;
+		prep_poll(&cb, ring, POLLIN);
+	} else {
+		if (socketpair(AF_UNIX, SOCK_DGRAM, 0, s))
+			return 11;
+		/* The message, never received, holds a reference to the context's file. */
+		if (send_fd(s[0], a.fd))
+			return 12;
+		prep_poll(&cb, s[1], POLLPRI);
+	}
+	if (actx_submit1(a.fd, &cb) != 1)
+		return 13;
+	if (wait_events(a.fd, 1, 1, &ev, 50) != 0)
+		return 14;	/* the poll must stay armed */
+	if (close_first) {
+		actx_fini(&a);
+		if (io_uring) {
+			close(ring);
+		} else {
+			close(s[0]);
+			close(s[1]);
+		}
+	}
+	return 0;
+}
+
+TEST_F(owner_exit, cycle_broken)
+{
+	long now;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(cycle_child(variant->io_uring, variant->close_first));
+	ASSERT_EQ(0, child_exit_status(pid));
+	now = refcnt_settles(self->before);
+	EXPECT_EQ(self->before, now)
+		TH_LOG("use count %ld, %ld before the child: its context is pinned by its own poll",
+		       now, self->before);
+}
+
 /* Stress tests run longer than the harness's default 30 s limit with STRESS=full. */
 FIXTURE(stress) {
 	struct actx c;
@@ -960,6 +1088,190 @@ TEST_F_TIMEOUT(stress, epoll_loop_through_context, 1800)
 	close(ep);
 	close(p[0]);
 	close(p[1]);
+}
+
+/*
+ * POLLFREE races a cancel. A child made with clone(CLONE_VM) shares the test's mm, so it may
+ * submit on the test's context, but it has its own sighand: it arms a poll on a signalfd
+ * (the entry sits on the child's sighand->signalfd_wqh) and exits. Its exit closes its copy
+ * of the context fd, which cancels nothing (the child does not own the context); reaping it
+ * with waitpid() frees the sighand, which sends POLLFREE. Meanwhile a thread cancels the same
+ * iocb in a loop, starting at a delay that follows the race: longer while the cancel wins,
+ * shorter while POLLFREE does. The wake callback's release of the entry's queue head must
+ * be its last access to the request: anything after it may touch a request the cancel's side
+ * already completed and freed (KASAN's use-after-free). Each round: exactly one event, res 0
+ * either way, the ring empty after it, nothing in flight.
+ */
+#define CLONE_STACK (64 * 1024)
+
+struct pollfree_child {
+	int ctx;
+	int notify;
+	struct iocb *cb;
+};
+
+static int pollfree_child_fn(void *arg)
+{
+	struct pollfree_child *pc = arg;
+	sigset_t m;
+	int sfd;
+
+	sigemptyset(&m);
+	sigaddset(&m, SIGUSR1);		/* not pending: the poll stays armed */
+	sfd = signalfd(-1, &m, 0);
+	if (sfd < 0)
+		return 10;
+	prep_poll(pc->cb, sfd, POLLIN);
+	if (actx_submit1(pc->ctx, pc->cb) != 1)
+		return 11;
+	if (write(pc->notify, "a", 1) != 1)
+		return 12;
+	return 0;
+}
+
+struct pf_canceller {
+	int ctx;
+	struct iocb *cb;
+	atomic_long go;		/* round to cancel in */
+	atomic_long done;	/* last round finished */
+	atomic_int reaped;	/* waitpid() returned in this round: POLLFREE was sent */
+	atomic_int stop;
+	atomic_long delay_ns;
+	long cancel_won, pollfree_won, errors;
+};
+
+static void spin_ns(long ns)
+{
+	double end = now_sec() + ns / 1e9;
+
+	while (now_sec() < end)
+		;
+}
+
+static void *pf_cancel_loop(void *arg)
+{
+	struct pf_canceller *pc = arg;
+	long seen = 0, g;
+
+	while (!atomic_load(&pc->stop)) {
+		struct aiopoll_cancel cn = { 0 };
+		double end;
+
+		g = atomic_load(&pc->go);
+		if (g == seen)
+			continue;
+		seen = g;
+		cn.iocb = (unsigned long)pc->cb;
+		spin_ns(atomic_load(&pc->delay_ns));
+		end = now_sec() + 10;
+		for (;;) {
+			if (ioctl(pc->ctx, AIOPOLL_IOC_CANCEL, &cn) != -1) {
+				pc->errors++;
+				break;
+			}
+			if (errno == EINPROGRESS) {
+				pc->cancel_won++;
+				break;
+			}
+			if (errno != EINVAL) {
+				pc->errors++;
+				break;
+			}
+			/* Not found: gone once POLLFREE was sent, else not armed yet. */
+			if (atomic_load(&pc->reaped)) {
+				pc->pollfree_won++;
+				break;
+			}
+			if (now_sec() > end) {
+				pc->errors++;
+				break;
+			}
+		}
+		atomic_store(&pc->done, g);
+	}
+	return NULL;
+}
+
+static int fdinfo_in_flight_zero(int ctx)
+{
+	char path[64], info[1024];
+	int f, i;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", ctx);
+	for (i = 0; i < 100; i++) {
+		memset(info, 0, sizeof(info));
+		f = open(path, O_RDONLY);
+		if (f < 0)
+			return 0;
+		if (read(f, info, sizeof(info) - 1) <= 0)
+			info[0] = 0;
+		close(f);
+		if (strstr(info, "in-flight:\t0\n"))
+			return 1;
+		usleep(10 * 1000);
+	}
+	return 0;
+}
+
+TEST_F_TIMEOUT(stress, pollfree_races_cancel, 1800)
+{
+	long rounds = stress_rounds(200, 5000), r;
+	struct pf_canceller pc = { .ctx = self->c.fd, .delay_ns = 20000 };
+	struct io_event ev[2];
+	struct iocb cb;
+	pthread_t t;
+	char *stack, c;
+	int notify[2];
+
+	stack = mmap(NULL, CLONE_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, stack);
+	ASSERT_EQ(0, pipe(notify));
+	pc.cb = &cb;
+	ASSERT_EQ(0, pthread_create(&t, NULL, pf_cancel_loop, &pc));
+	for (r = 1; r <= rounds; r++) {
+		struct pollfree_child ch = { .ctx = self->c.fd, .notify = notify[1], .cb = &cb };
+		struct pollfd pfd = { .fd = notify[0], .events = POLLIN };
+		long won = pc.cancel_won;
+		siginfo_t si;
+		pid_t pid;
+		int status;
+
+		pid = clone(pollfree_child_fn, stack + CLONE_STACK, CLONE_VM | SIGCHLD, &ch);
+		ASSERT_LT(0, pid) TH_LOG("clone: %s", strerror(errno));
+		ASSERT_EQ(1, poll(&pfd, 1, 10000)) TH_LOG("round %ld: the child did not arm", r);
+		ASSERT_EQ(1, read(notify[0], &c, 1));
+		/* A zombie now: its sighand lives until it is reaped. */
+		ASSERT_EQ(0, waitid(P_PID, pid, &si, WEXITED | WNOWAIT));
+		atomic_store(&pc.reaped, 0);
+		atomic_store(&pc.go, r);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));	/* POLLFREE */
+		atomic_store(&pc.reaped, 1);
+		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			TH_LOG("round %ld: child status %#x", r, status);
+		while (atomic_load(&pc.done) != r)
+			;
+		ASSERT_EQ(1, wait_events(self->c.fd, 1, 2, ev, 10000)) TH_LOG("round %ld", r);
+		EXPECT_EQ((unsigned long)&cb, ev[0].obj);
+		EXPECT_EQ(0, ev[0].res) TH_LOG("round %ld", r);
+		/* Exactly one: nothing more comes, the ring is empty, nothing is in flight. */
+		ASSERT_EQ(0, wait_events(self->c.fd, 0, 2, ev, 0)) TH_LOG("round %ld", r);
+		EXPECT_EQ(__atomic_load_n(&self->c.ring->head, __ATOMIC_ACQUIRE),
+			  __atomic_load_n(&self->c.ring->tail, __ATOMIC_ACQUIRE));
+		ASSERT_TRUE(fdinfo_in_flight_zero(self->c.fd)) TH_LOG("round %ld", r);
+		/* Follow the race: cancel later while it wins, sooner while POLLFREE does. */
+		if (pc.cancel_won > won)
+			atomic_store(&pc.delay_ns, pc.delay_ns + 2000 + (r * 7919) % 3000);
+		else
+			atomic_store(&pc.delay_ns, pc.delay_ns > 3000 ? pc.delay_ns - 3000 : 0);
+	}
+	atomic_store(&pc.stop, 1);
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, pc.errors);
+	printf("# %ld rounds: cancel first %ld, POLLFREE first %ld, final delay %ld ns\n", rounds,
+	       pc.cancel_won, pc.pollfree_won, (long)pc.delay_ns);
+	close(notify[0]);
+	close(notify[1]);
+	munmap(stack, CLONE_STACK);
 }
 
 TEST_F_TIMEOUT(stress, many_pipes_oneshot, 3600)

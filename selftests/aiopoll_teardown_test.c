@@ -5,11 +5,16 @@
  * where it was); rmmod is refused, never blocks and never breaks anything while contexts are
  * busy; the system-wide event limit holds when many threads set contexts up at once; and
  * each bound user space chooses (events per context, iovec count, batch size) is accepted at
- * its limit and refused one past it.
+ * its limit and refused one past it; and the ring and the requests are charged to the
+ * caller's memory cgroup.
  */
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -297,6 +302,181 @@ TEST_F_TIMEOUT(td, bounds_at_their_edges, 600)
 	EXPECT_EQ(EINVAL, errno);
 	actx_fini(&c);
 	close(file);
+}
+
+/*
+ * Memory accounting: a context's ring (vmalloc) and its requests are kernel memory that user
+ * space makes the kernel allocate at will, so they must be charged to the caller's memory
+ * cgroup, as fs/aio's are. A child in a cgroup of its own sets up a context of 32768 events
+ * (a ring of about 2 MiB) and arms MEMCG_POLLS one-shot polls on one pipe; memory.current
+ * must grow by at least 3/4 of the ring's size, then by at least 128 bytes a request.
+ * Charges go through a per-CPU stock of up to 64 pages (256 KiB), so memory.current moves in
+ * steps of 64 pages and may lag a charge by up to one step: the child stays on one CPU,
+ * prepares every fd and every page of user memory it needs before it measures, and the
+ * thresholds leave one step of room below the charges expected (a request is far larger
+ * than 128 bytes).
+ */
+#define CGROOT "/sys/fs/cgroup"
+#define MEMCG_POLLS 4096
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+/* The value of memory.current, or of line `key` of memory.stat; -1 if not found. */
+static long memcg_read(const char *cg, const char *key)
+{
+	char path[128], buf[8192], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", cg, key ? "memory.stat" : "memory.current");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	if (!key)
+		return atol(buf);
+	for (p = buf; p; p = strchr(p, '\n')) {
+		if (*p == '\n')
+			p++;
+		if (!strncmp(p, key, strlen(key)) && p[strlen(key)] == ' ')
+			return atol(p + strlen(key) + 1);
+	}
+	return -1;
+}
+
+/* What the child measured: memory.current and three memory.stat lines at three points. */
+struct memcg_sample {
+	long current, kernel, vmalloc, slab;
+};
+
+struct memcg_report {
+	int step;		/* 0: done; else the step that failed */
+	int err;
+	long ring_size;
+	struct memcg_sample at[3];	/* before setup, after setup, after the polls */
+};
+
+static void memcg_sample(const char *cg, struct memcg_sample *m)
+{
+	m->current = memcg_read(cg, NULL);
+	m->kernel = memcg_read(cg, "kernel");
+	m->vmalloc = memcg_read(cg, "vmalloc");
+	m->slab = memcg_read(cg, "slab");
+}
+
+static void memcg_child(const char *cg, struct memcg_report *rep)
+{
+	static struct iocb cbs[MEMCG_POLLS], *list[MEMCG_POLLS];
+	char procs[160];
+	cpu_set_t one;
+	struct actx c;
+	int p[2], i;
+
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	rep->step = 1;
+	if (sched_setaffinity(0, sizeof(one), &one))
+		goto fail;
+	rep->step = 2;
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	if (write_str(procs, "0"))
+		goto fail;
+	rep->step = 3;
+	if (pipe(p))
+		goto fail;
+	for (i = 0; i < MEMCG_POLLS; i++) {	/* touches the pages of both arrays */
+		prep_rw(&cbs[i], IOCB_CMD_POLL, p[0], NULL, 0, 0);
+		cbs[i].aio_buf = POLLIN;
+		list[i] = &cbs[i];
+	}
+	memcg_sample(cg, &rep->at[0]);	/* one to fill the CPU's stock, */
+	memcg_sample(cg, &rep->at[0]);	/* one to keep */
+	rep->step = 4;
+	if (actx_init(&c, 32768))
+		goto fail;
+	rep->ring_size = c.ring_size;
+	memcg_sample(cg, &rep->at[1]);
+	rep->step = 5;
+	for (i = 0; i < MEMCG_POLLS; i += 512)
+		if (actx_submit(c.fd, 512, list + i) != 512)
+			goto fail;
+	memcg_sample(cg, &rep->at[2]);
+	rep->step = 0;
+	return;
+fail:
+	rep->err = errno;
+}
+
+TEST(ring_and_requests_charged_to_memcg)
+{
+	char cg[96], ctl[256] = "";
+	int mounted = 0, enabled = 0, p[2], i;
+	struct memcg_report rep = { .step = -1 };
+	struct memcg_sample *m = rep.at;
+	pid_t pid;
+	int fd;
+
+	if (access(CGROOT "/cgroup.controllers", F_OK)) {
+		if (mount("none", CGROOT, "cgroup2", 0, NULL))
+			SKIP(return, "cannot mount cgroup2: %s", strerror(errno));
+		mounted = 1;
+	}
+	fd = open(CGROOT "/cgroup.subtree_control", O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_LE(0, read(fd, ctl, sizeof(ctl) - 1));
+	close(fd);
+	if (!strstr(ctl, "memory")) {
+		ASSERT_EQ(0, write_str(CGROOT "/cgroup.subtree_control", "+memory"));
+		enabled = 1;
+	}
+	snprintf(cg, sizeof(cg), CGROOT "/aiopoll-memcg-%d", getpid());
+	ASSERT_EQ(0, mkdir(cg, 0755));
+	ASSERT_EQ(0, pipe(p));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(p[0]);
+		memcg_child(cg, &rep);
+		_exit(write(p[1], &rep, sizeof(rep)) == sizeof(rep) ? 0 : 1);
+	}
+	close(p[1]);
+	EXPECT_EQ(sizeof(rep), read(p[0], &rep, sizeof(rep)));
+	close(p[0]);
+	EXPECT_EQ(0, child_exit_status(pid));
+	for (i = 0; i < 100 && rmdir(cg) && errno == EBUSY; i++)
+		usleep(20 * 1000);
+	if (enabled)
+		write_str(CGROOT "/cgroup.subtree_control", "-memory");
+	if (mounted)
+		umount(CGROOT);
+	ASSERT_EQ(0, rep.step) TH_LOG("the child failed at step %d: %s", rep.step,
+				      strerror(rep.err));
+	for (i = 0; i < 3; i++)
+		TH_LOG("%s: memory.current %ld, kernel %ld, vmalloc %ld, slab %ld",
+		       i == 0 ? "before setup" : i == 1 ? "after setup" : "after the polls",
+		       m[i].current, m[i].kernel, m[i].vmalloc, m[i].slab);
+	TH_LOG("ring_size %ld; grew %ld by the setup, %ld by %d polls (%ld a poll)",
+	       rep.ring_size, m[1].current - m[0].current, m[2].current - m[1].current,
+	       MEMCG_POLLS, (m[2].current - m[1].current) / MEMCG_POLLS);
+	EXPECT_LE(rep.ring_size * 3 / 4, m[1].current - m[0].current)
+		TH_LOG("the ring is not charged to the caller's memory cgroup");
+	EXPECT_LE(MEMCG_POLLS * 128L, m[2].current - m[1].current)
+		TH_LOG("the requests are not charged to the caller's memory cgroup");
 }
 
 TEST_HARNESS_MAIN

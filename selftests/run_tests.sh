@@ -11,7 +11,8 @@ tests="aiopoll_dev_test aiopoll_ctx_test aiopoll_signal_test aiopoll_compat_test
 [ -n "$AIOPOLL_TESTS" ] && tests=$AIOPOLL_TESTS
 status=0
 # A memory-backed null block device for the O_DIRECT tests (the real block layer).
-# nullb0: with a poll queue (polled I/O); nullb1, made through configfs: without one.
+# nullb0: with a poll queue (polled I/O); nullb1, made through configfs: without one;
+# nullb2, made through configfs: with one (the ext4 file systems of aiopoll_iopoll_test).
 mods=$dir/../modules
 if [ -f "$mods/null_blk.ko" ] && [ ! -e /dev/nullb0 ]; then
 	{ [ -d /sys/module/configfs ] || insmod "$mods/configfs.ko"; } &&
@@ -24,6 +25,10 @@ if [ -f "$mods/null_blk.ko" ] && [ ! -e /dev/nullb0 ]; then
 		mkdir "$n" && echo 0 > "$n/poll_queues" && echo 1 > "$n/memory_backed" &&
 			echo 64 > "$n/size" && echo 1 > "$n/power" ||
 			echo "# nullb1 could not be made; its test will skip"
+		n=/sys/kernel/config/nullb/nullb2
+		mkdir "$n" && echo 1 > "$n/poll_queues" && echo 1 > "$n/memory_backed" &&
+			echo 64 > "$n/size" && echo 1 > "$n/power" ||
+			echo "# nullb2 could not be made; its test will skip"
 	fi
 fi
 for t in $tests; do
