@@ -48,11 +48,14 @@ run:
 check:
 	@$(SCRIPTS)/check.sh
 
+# The kernel and the payload are looked up first, each in an assignment of its own, so that
+# their failure stops the recipe with their own message (a substitution inside vm.sh's
+# arguments would hide it and run vm.sh with an empty --payload).
 vm-run: module
 	@test -n "$$AIOPOLL_RUN" || { echo "usage: make vm-run RUN='<shell command>' [SHARE=/abs/dir]"; exit 2; }
-	@$(SCRIPTS)/vm.sh --payload "$$($(SCRIPTS)/build.sh payload)" \
-		--kernel "$$($(SCRIPTS)/build.sh kdir)" $(if $(SHARE),--share "$(SHARE)") \
-		--timeout $(or $(TIMEOUT),1200) -- "$$AIOPOLL_RUN"
+	@kdir=$$($(SCRIPTS)/build.sh kdir) && payload=$$($(SCRIPTS)/build.sh payload) && \
+		exec $(SCRIPTS)/vm.sh --payload "$$payload" --kernel "$$kdir" \
+		$(if $(SHARE),--share "$(SHARE)") --timeout $(or $(TIMEOUT),1200) -- "$$AIOPOLL_RUN"
 
 # The ioctl fuzzer alone for SECONDS (default 60), then a kmemleak scan and the unload test.
 fuzz:

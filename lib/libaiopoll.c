@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -198,16 +199,83 @@ static void to_kts(struct __kernel_timespec *k, const struct timespec *t)
 	k->tv_nsec = t->tv_nsec;
 }
 
+/*
+ * Copies n bytes from src to dst through the kernel, which checks both addresses as
+ * get_user() and put_user() do: -EFAULT, not a signal, when src is not readable or dst not
+ * writable (NULL, unmapped, read-only, a kernel address). process_vm_readv() on ourselves
+ * does it in one call; where it is missing or refused (ENOSYS, EPERM under a seccomp
+ * policy), a pipe does it in two.
+ */
+static int copy_checked(void *dst, const void *src, size_t n)
+{
+	struct iovec local = { .iov_base = dst, .iov_len = n };
+	struct iovec remote = { .iov_base = (void *)src, .iov_len = n };
+	ssize_t done;
+	int p[2], ret = -EFAULT;
+
+	done = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	if (done == (ssize_t)n)
+		return 0;
+	if (done >= 0 || errno == EFAULT)
+		return -EFAULT;
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	/* n is at most PIPE_BUF: the write is all or nothing, and so is the read. */
+	if (write(p[1], src, n) == (ssize_t)n && read(p[0], dst, n) == (ssize_t)n)
+		ret = 0;
+	close(p[0]);
+	close(p[1]);
+	return ret;
+}
+
+/* Whether n bytes at src can be read (0) or not (-EFAULT), as the kernel would find. */
+static int check_readable(const void *src, size_t n)
+{
+	char buf[16];
+
+	return copy_checked(buf, src, n < sizeof(buf) ? n : sizeof(buf));
+}
+
+/* Removes a context from the registry, unmaps its ring and closes its fd. */
+static int ctx_release(io_context_t ctx)
+{
+	struct reg_ent e;
+	int found;
+
+	pthread_rwlock_wrlock(&reg_lock);
+	found = reg_remove(ctx, &e);
+	pthread_rwlock_unlock(&reg_lock);
+	if (!found)
+		return -EINVAL;
+	munmap(e.ring, e.size);
+	/*
+	 * The last close of the context cancels what can be cancelled and waits for the rest,
+	 * before close() returns: io_destroy()'s guarantee that no request is left running.
+	 */
+	close(e.fd);
+	return 0;
+}
+
+/*
+ * fs/aio's io_setup() in its order: *ctxp is read (-EFAULT if it cannot be), must be 0 and
+ * maxevents not 0 (-EINVAL), the context is made (fs/aio's errnos for maxevents, checked by
+ * the module), and its address is written to *ctxp; when that write fails the context is
+ * destroyed again and the answer is -EFAULT. ctxp is only ever read and written through
+ * the kernel (copy_checked()), so that a bad pointer gives -EFAULT as with libaio, never a
+ * SIGSEGV in the caller.
+ */
 EXPORT int io_setup(int maxevents, io_context_t *ctxp)
 {
 	struct aiopoll_setup s = { .nr_events = (__u32)maxevents };
+	io_context_t old;
 	void *ring;
 	int fd, ret;
 
-	if (!ctxp)
-		return -EFAULT;
+	ret = copy_checked(&old, ctxp, sizeof(old));
+	if (ret)
+		return ret;
 	/* fs/aio: the context id must be 0 on entry, and 0 events is no context. */
-	if (*ctxp || maxevents == 0)
+	if (old || maxevents == 0)
 		return -EINVAL;
 	pthread_once(&atfork_once, atfork_register);
 	fd = open(AIOPOLL_DEVICE_PATH, O_RDWR | O_CLOEXEC);
@@ -234,8 +302,10 @@ EXPORT int io_setup(int maxevents, io_context_t *ctxp)
 		munmap(ring, s.ring_size);
 		goto err_close;
 	}
-	*ctxp = ring;
-	return 0;
+	ret = copy_checked(ctxp, &ring, sizeof(ring));
+	if (ret)
+		ctx_release(ring);
+	return ret;
 err_close:
 	close(fd);
 	return ret;
@@ -243,21 +313,7 @@ err_close:
 
 EXPORT int io_destroy(io_context_t ctx)
 {
-	struct reg_ent e;
-	int found;
-
-	pthread_rwlock_wrlock(&reg_lock);
-	found = reg_remove(ctx, &e);
-	pthread_rwlock_unlock(&reg_lock);
-	if (!found)
-		return -EINVAL;
-	munmap(e.ring, e.size);
-	/*
-	 * The last close of the context cancels what can be cancelled and waits for the rest,
-	 * before close() returns: io_destroy()'s guarantee that no request is left running.
-	 */
-	close(e.fd);
-	return 0;
+	return ctx_release(ctx);
 }
 
 /* An ioctl on the context's fd: its result, or a negative errno. */
@@ -272,6 +328,31 @@ static int ctx_ioctl(io_context_t ctx, unsigned long cmd, void *arg)
 	return ret < 0 ? -errno : ret;
 }
 
+/*
+ * io_cancel() of something that is not a context: fs/aio reads the iocb's key before it
+ * looks the context up, so -EFAULT when the key cannot be read, else -EINVAL.
+ */
+static int cancel_bad_ctx(const struct iocb *iocb)
+{
+	uintptr_t key = (uintptr_t)iocb + offsetof(struct iocb, key);
+
+	return check_readable((const void *)key, sizeof(iocb->key)) ? -EFAULT : -EINVAL;
+}
+
+/*
+ * io_getevents() and io_pgetevents() of something that is not a context: fs/aio reads the
+ * timeout and the signal mask before it looks the context up, so -EFAULT when either
+ * cannot be read, else -EINVAL.
+ */
+static int getevents_bad_ctx(const struct timespec *timeout, const sigset_t *sigmask)
+{
+	if (timeout && check_readable(timeout, sizeof(*timeout)))
+		return -EFAULT;
+	if (sigmask && check_readable(sigmask, _NSIG / 8))
+		return -EFAULT;
+	return -EINVAL;
+}
+
 EXPORT int io_submit(io_context_t ctx, long nr, struct iocb *ios[])
 {
 	struct aiopoll_submit s = { .nr = nr, .iocbpp = (uintptr_t)ios };
@@ -283,8 +364,12 @@ DEFAULT_SYMVER(io_cancel, LIBAIO_0.4);
 EXPORT int V(io_cancel)(io_context_t ctx, struct iocb *iocb, struct io_event *evt)
 {
 	struct aiopoll_cancel c = { .iocb = (uintptr_t)iocb, .result = (uintptr_t)evt };
+	int fd = ctx_fd(ctx), ret;
 
-	return ctx_ioctl(ctx, AIOPOLL_IOC_CANCEL, &c);
+	if (fd < 0)
+		return cancel_bad_ctx(iocb);
+	ret = ioctl(fd, AIOPOLL_IOC_CANCEL, &c);
+	return ret < 0 ? -errno : ret;
 }
 
 /* io_getevents() and io_pgetevents() after the context lookup. */
@@ -334,7 +419,7 @@ EXPORT int V(io_getevents)(io_context_t ctx, long min_nr, long nr, struct io_eve
 	int fd = ctx_fd(ctx);
 
 	if (fd < 0)
-		return fd;
+		return getevents_bad_ctx(timeout, NULL);
 	if (ring_empty_now(ctx, timeout))
 		return 0;
 	return getevents(fd, min_nr, nr, events, timeout, NULL);
@@ -346,7 +431,7 @@ EXPORT int io_pgetevents(io_context_t ctx, long min_nr, long nr, struct io_event
 	int fd = ctx_fd(ctx);
 
 	if (fd < 0)
-		return fd;
+		return getevents_bad_ctx(timeout, sigmask);
 	if (ring_empty_now(ctx, timeout))
 		return 0;
 	return getevents(fd, min_nr, nr, events, timeout, sigmask);

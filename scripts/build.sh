@@ -9,17 +9,20 @@
 #                                benchmark (build/bin, build/bench-bin) and the Rust crate's tests and examples
 #                                (build/crate)
 #   scripts/build.sh payload     module + selftests + user space staged in a new build/vm/payload.XXXXXX/
-#                                (scripts/vm.sh removes it after the run); prints its path
+#                                (scripts/vm.sh removes it after the run); prints its path.
+#                                Stages whatever of build/ exists (only aiopoll.ko is needed)
 #   scripts/build.sh kdir        print the kernel build directory in use
 #   scripts/build.sh clippy      rebuild the module's Rust with clippy (kbuild's CLIPPY=1)
 #   scripts/build.sh fmt [--check]  rustfmt the crate (rust/aiopoll.rs and its modules)
 #
 # KDIR=/path builds against a prepared kernel tree of your own with your own toolchain
 # (LLVM=1 by default; set LLVM= to what your tree was built with).
+# AIOPOLL_BUILD_DIR=/path uses that directory instead of build/ (the host tests stage
+# payloads from partial build directories of their own with it).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TC=$AIOPOLL_TOP/scripts/toolchain.sh
-BUILD=$AIOPOLL_TOP/build
+BUILD=${AIOPOLL_BUILD_DIR:-$AIOPOLL_TOP/build}
 
 kdir() {
 	if [ -n "${KDIR:-}" ]; then
@@ -95,9 +98,11 @@ userspace() {
 # the host's loader and libc, the system's libaio.so.1 (dyn/system) and libaiopoll's drop-in
 # (dyn/aiopoll). The guest runs them as dyn/ld-linux-x86-64.so.2 --library-path ... BINARY.
 stage_dyn() {
-	local d=$1 lib
+	local d=$1 lib libs
 	mkdir -p "$d/system" "$d/aiopoll"
-	for lib in $(ldd "$BUILD/libaio-diff/diff_basic.dyn" | awk '/=>/ { print $3 } /ld-linux/ { print $1 }'); do
+	libs=$(ldd "$BUILD/libaio-diff/diff_basic.dyn" | awk '/=>/ { print $3 } /ld-linux/ { print $1 }') ||
+		die "cannot list the libraries of $BUILD/libaio-diff/diff_basic.dyn"
+	for lib in $libs; do
 		case "$lib" in
 		*libaio.so*) cp -L "$lib" "$d/system/" ;;
 		*ld-linux*) cp -L "$lib" "$d/ld-linux-x86-64.so.2" ;;
@@ -107,25 +112,32 @@ stage_dyn() {
 	cp -L "$BUILD/lib/libaio/libaio.so.1" "$d/aiopoll/"
 }
 
+# Stages the payload from whatever build/ holds: `make module` alone, `make userspace` without
+# the selftests, everything. Each part is staged only when it was built. A failure stops the
+# script with the failing command's message and removes the half-staged directory.
 payload() {
-	local k p
+	local k p m
 	k=$(kdir)
+	[ -f "$AIOPOLL_TOP/aiopoll.ko" ] || die "no $AIOPOLL_TOP/aiopoll.ko: run 'make module' first"
 	mkdir -p "$BUILD/vm"
 	# One directory per run, so that runs (and their 9p mounts) never share one.
 	p=$(mktemp -d "$BUILD/vm/payload.XXXXXX")
+	# shellcheck disable=SC2064 # $p is expanded now, on purpose
+	trap "rm -rf $(printf %q "$p")" EXIT
 	chmod 755 "$p"
-	mkdir -p "$p/bin"
+	# bin/ is on the guest's PATH and selftests/ holds every test's entry point, whichever
+	# parts are staged below.
+	mkdir -p "$p/bin" "$p/selftests"
 	cp "$AIOPOLL_TOP/aiopoll.ko" "$p/"
 	# Modules of the kernel itself that tests load (null_blk and its dependency configfs,
 	# for the block paths), in /aiopoll/modules, to be loaded in this order.
 	mkdir -p "$p/modules"
-	local m
 	for m in fs/configfs/configfs.ko drivers/block/null_blk/null_blk.ko; do
 		if [ -f "$k/$m" ]; then cp "$k/$m" "$p/modules/"; fi
 	done
+	cp "$AIOPOLL_TOP/selftests/run_tests.sh" "$AIOPOLL_TOP/selftests/tap.sh" "$p/selftests/"
 	if [ -d "$BUILD/selftests" ]; then
-		cp -r "$BUILD/selftests" "$p/selftests"
-		cp "$AIOPOLL_TOP/selftests/run_tests.sh" "$AIOPOLL_TOP/selftests/tap.sh" "$p/selftests/"
+		cp -r "$BUILD/selftests/." "$p/selftests/"
 		cp "$AIOPOLL_TOP/selftests/fuzz_test.sh" "$p/selftests/aiopoll_fuzz_test"
 		cp "$AIOPOLL_TOP/selftests/kmemleak_test.sh" "$p/selftests/aiopoll_kmemleak_test"
 	fi
@@ -135,8 +147,10 @@ payload() {
 		cp "$AIOPOLL_TOP/selftests/libaio/run_diff.sh" "$p/selftests/aiopoll_libaio_diff"
 	fi
 	if [ -d "$BUILD/bin" ]; then
-		cp "$BUILD"/bin/* "$p/bin/"
+		cp -r "$BUILD/bin/." "$p/bin/"
 		cp "$AIOPOLL_TOP/selftests/examples_test.sh" "$p/selftests/aiopoll_examples_test"
+	fi
+	if [ -f "$BUILD/bench-bin/poll_bench" ]; then
 		cp "$BUILD/bench-bin/poll_bench" "$p/bin/"
 		cp "$AIOPOLL_TOP/selftests/bench_smoke.sh" "$p/selftests/aiopoll_bench_smoke"
 	fi
@@ -146,6 +160,7 @@ payload() {
 			> "$p/selftests/aiopoll_crate_test"
 		chmod +x "$p/selftests/aiopoll_crate_test"
 	fi
+	trap - EXIT
 	echo "$p"
 }
 

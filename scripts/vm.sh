@@ -31,7 +31,8 @@ while [ $# -gt 0 ]; do
 done
 [ $# -eq 1 ] || die "usage: vm.sh [--payload DIR] [--share DIR] [--kernel DIR] [--timeout S] -- 'command'"
 cmd=$1
-[ -n "$payload" ] && [ -f "$payload/aiopoll.ko" ] || die "vm.sh: --payload must name a directory with aiopoll.ko"
+[ -n "$payload" ] || die "vm.sh: --payload DIR is required (scripts/build.sh payload stages one)"
+[ -f "$payload/aiopoll.ko" ] || die "vm.sh: the payload $payload has no aiopoll.ko"
 [ -n "$kdir" ] || kdir=$("$AIOPOLL_TOP/scripts/kernel.sh" build test)
 [ -f "$kdir/arch/x86/boot/bzImage" ] || die "no bzImage in $kdir"
 if [ -n "$share" ]; then
@@ -68,7 +69,7 @@ printf '%s\n' "$cmd" >"$payload/cmd"
 out=$(mktemp)
 # A payload staged by scripts/build.sh for this run goes away with it.
 case "$payload" in
-"$AIOPOLL_TOP"/build/vm/payload.*) trap 'rm -f "$out"; rm -rf "$payload"' EXIT ;;
+"${AIOPOLL_BUILD_DIR:-$AIOPOLL_TOP/build}"/vm/payload.*) trap 'rm -f "$out"; rm -rf "$payload"' EXIT ;;
 *) trap 'rm -f "$out"' EXIT ;;
 esac
 args=(-m 2G -smp 2 -display none -monitor none -no-reboot -nodefaults
