@@ -199,6 +199,18 @@ TEST_F(compat, cancel_armed_poll_reaped_from_ring)
 	EXPECT_EQ(EINVAL, errno);
 }
 
+/* Submits the 3 pointers at list to fs/aio's context a and to aiopoll's fd: results, errnos. */
+static void both_submit(aio_context_t a, int fd, struct iocb **list, long *r_aio, int *e_aio,
+			long *r_ap, int *e_ap)
+{
+	errno = 0;
+	*r_aio = sys_io_submit(a, 3, list);
+	*e_aio = errno;
+	errno = 0;
+	*r_ap = actx_submit(fd, 3, list);
+	*e_ap = errno;
+}
+
 TEST_F(compat, submit_counts_as_fs_aio_compat)
 {
 	struct __kernel_timespec ts = { .tv_sec = 5 };
@@ -232,12 +244,7 @@ TEST_F(compat, submit_counts_as_fs_aio_compat)
 	}
 
 	list[2] = (struct iocb *)8;
-	errno = 0;
-	r2 = sys_io_submit(a, 3, list);
-	e2 = errno;
-	errno = 0;
-	r1 = actx_submit(self->c.fd, 3, list);
-	e1 = errno;
+	both_submit(a, self->c.fd, list, &r2, &e2, &r1, &e1);
 	EXPECT_EQ(2, r2) TH_LOG("fs/aio: %s", strerror(e2));
 	EXPECT_EQ(r2, r1) TH_LOG("aiopoll: %s", strerror(e1));
 	if (r1 > 0)
@@ -246,12 +253,7 @@ TEST_F(compat, submit_counts_as_fs_aio_compat)
 		EXPECT_EQ(r2, sys_io_getevents64(a, r2, 4, ev, &ts));
 
 	list[0] = (struct iocb *)8;
-	errno = 0;
-	r2 = sys_io_submit(a, 3, list);
-	e2 = errno;
-	errno = 0;
-	r1 = actx_submit(self->c.fd, 3, list);
-	e1 = errno;
+	both_submit(a, self->c.fd, list, &r2, &e2, &r1, &e1);
 	EXPECT_EQ(-1, r2);
 	EXPECT_EQ(EFAULT, e2);
 	EXPECT_EQ(-1, r1);

@@ -714,18 +714,6 @@ static void expect_both_efault(struct __test_metadata *_metadata, const char *wh
 	EXPECT_EQ(EFAULT, a.err) TH_LOG("%s %#llx: %s", what, p, strerror(a.err));
 }
 
-/* io_pgetevents(2) and its struct __aio_sigset, for the sigmask comparisons. */
-struct aio_sigset {
-	const void *sigmask;
-	size_t sigsetsize;
-};
-
-static long sys_io_pgetevents(aio_context_t ctx, long min_nr, long nr, struct io_event *ev,
-			      struct timespec *ts, struct aio_sigset *sig)
-{
-	return syscall(__NR_io_pgetevents, ctx, min_nr, nr, ev, ts, sig);
-}
-
 /*
  * Submits n reads of file (tmpfs: they complete within the submission) to aiopoll and to
  * fs/aio (which has no NOOP), for events that are really in the rings.

@@ -613,17 +613,6 @@ TEST(pollfree_signalfd_of_an_exiting_process)
 	close(sv[1]);
 }
 
-static long module_refcnt(void)
-{
-	char buf[32] = { 0 };
-	int f = open("/sys/module/aiopoll/refcnt", O_RDONLY);
-
-	if (f < 0 || read(f, buf, sizeof(buf) - 1) <= 0)
-		return -1;
-	close(f);
-	return strtol(buf, NULL, 10);
-}
-
 TEST(poll_reference_cycles_refused)
 {
 	long before = module_refcnt(), now = -1;
@@ -689,21 +678,6 @@ TEST(poll_reference_cycles_refused)
 		usleep(20 * 1000);
 	}
 	EXPECT_EQ(before, now);
-}
-
-/* Waits up to 10 s for the module's use count to come back to want; returns the last value. */
-static long refcnt_settles(long want)
-{
-	long n = -1;
-	int i;
-
-	for (i = 0; i < 1000; i++) {
-		n = module_refcnt();
-		if (n == want)
-			break;
-		usleep(10 * 1000);
-	}
-	return n;
 }
 
 /*

@@ -97,18 +97,6 @@ static void expect_caller_mask(struct __test_metadata *_metadata)
 	EXPECT_TRUE(sigismember(&now, SIGUSR2));
 }
 
-/* io_pgetevents(2) through a raw system call: fs/aio's reference behaviour. */
-struct aio_sigset {
-	const sigset_t *sigmask;
-	size_t sigsetsize;
-};
-
-static long sys_io_pgetevents(aio_context_t ctx, long min_nr, long nr, struct io_event *ev,
-			      struct timespec *ts, struct aio_sigset *sig)
-{
-	return syscall(__NR_io_pgetevents, ctx, min_nr, nr, ev, ts, sig);
-}
-
 TEST_F(sig, unblocked_signal_interrupts_as_io_pgetevents)
 {
 	struct kicker k = { .tid = gettid(), .sig = SIGUSR1, .delay_ms = 100 };

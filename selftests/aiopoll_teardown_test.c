@@ -23,35 +23,6 @@
 #include "aiopoll_test.h"
 #include "kselftest_harness.h"
 
-/* The module's use count: one per open context file (and per in-flight release). */
-static long module_refcnt(void)
-{
-	char buf[32] = "";
-	int fd = open("/sys/module/aiopoll/refcnt", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? atol(buf) : -1;
-}
-
-/* Waits up to 10 s for the use count to come back to want; returns the last value seen. */
-static long refcnt_settles(long want)
-{
-	long n = -1;
-	int i;
-
-	for (i = 0; i < 1000; i++) {
-		n = module_refcnt();
-		if (n == want)
-			break;
-		usleep(10000);
-	}
-	return n;
-}
-
 /* A busy child: contexts with I/O, armed one-shot and multishot polls, waits; forever. */
 static void busy_child(unsigned int seed)
 {

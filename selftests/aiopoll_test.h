@@ -162,6 +162,48 @@ static inline long sys_io_cancel(aio_context_t ctx, struct iocb *iocb, struct io
 	return syscall(__NR_io_cancel, ctx, iocb, ev);
 }
 
+/* io_pgetevents(2) and its struct __aio_sigset: fs/aio's reference behaviour. */
+struct aio_sigset {
+	const void *sigmask;
+	size_t sigsetsize;
+};
+
+static inline long sys_io_pgetevents(aio_context_t ctx, long min_nr, long nr,
+				     struct io_event *ev, struct timespec *ts,
+				     struct aio_sigset *sig)
+{
+	return syscall(__NR_io_pgetevents, ctx, min_nr, nr, ev, ts, sig);
+}
+
+/* The module's use count: one per open context file (and per in-flight release); -1 if unknown. */
+static inline long module_refcnt(void)
+{
+	char buf[32] = "";
+	int fd = open("/sys/module/aiopoll/refcnt", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? atol(buf) : -1;
+}
+
+/* Waits up to 10 s for the use count to come back to want; returns the last value seen. */
+static inline long refcnt_settles(long want)
+{
+	long n = -1;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		n = module_refcnt();
+		if (n == want)
+			break;
+		usleep(10000);
+	}
+	return n;
+}
+
 static inline double now_sec(void)
 {
 	struct timespec ts;
