@@ -14,7 +14,7 @@ out=$AIOPOLL_TOP/build/bench
 mkdir -p "$out"
 host_install gcc libc6-dev libaio-dev liburing-dev rsync
 
-perf_payload "$out"
+perf_payload
 mkdir -p "$payload/modules"
 cp "$kdir/fs/configfs/configfs.ko" "$kdir/drivers/block/null_blk/null_blk.ko" "$payload/modules/"
 gcc -D_GNU_SOURCE -O2 -Wall -static -I"$AIOPOLL_TOP/uapi" -o "$payload/iopoll_bench" \

@@ -31,7 +31,7 @@ host_install gcc libc6-dev make binutils libaio-dev liburing-dev rsync python3 g
 make -s -C "$AIOPOLL_TOP/lib" O="$AIOPOLL_TOP/build"
 make -s -C "$AIOPOLL_TOP/bench" OUTPUT="$out/obj" AIOPOLL_BUILD="$AIOPOLL_TOP/build"
 
-perf_payload "$out"
+perf_payload
 mkdir -p "$payload/bin"
 cp "$out/obj/poll_bench" "$payload/bin/"
 

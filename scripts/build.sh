@@ -15,6 +15,8 @@
 #   scripts/build.sh clippy      rebuild the module's Rust with clippy (kbuild's CLIPPY=1)
 #   scripts/build.sh fmt [--check]  rustfmt the crate (rust/aiopoll.rs and its modules)
 #
+# AIOPOLL_FLAVOUR=perf|rt builds the module (and stages the payload) for that flavour of the
+# cached kernel instead of the test kernel; its objects go to build/module-FLAVOUR/.
 # KDIR=/path builds against a prepared kernel tree of your own with your own toolchain
 # (LLVM=1 by default; set LLVM= to what your tree was built with).
 # AIOPOLL_BUILD_DIR=/path uses that directory instead of build/ (the host tests stage
@@ -40,11 +42,31 @@ ksrc() {
 	if [ -e "$k/source" ]; then readlink -f "$k/source"; else echo "$k"; fi
 }
 
+# The flavour of the cached kernel in use (AIOPOLL_FLAVOUR: test, perf or rt); with KDIR, the
+# user's tree, built in place like the test flavour.
+flavour() {
+	if [ -n "${KDIR:-}" ]; then echo test; else echo "${AIOPOLL_FLAVOUR:-test}"; fi
+}
+
+# Where the module for the flavour in use is built: the tree itself for the test kernel (and
+# KDIR); a copy of the sources under build/ for the others, so that their objects never
+# replace the tree's.
+moddir() {
+	local f
+	f=$(flavour)
+	if [ "$f" = test ]; then echo "$AIOPOLL_TOP"; else echo "$BUILD/module-$f"; fi
+}
+
 module() {
-	local k
+	local k d
 	k=$(kdir)
-	kmake "$k" modules
-	log "built $AIOPOLL_TOP/aiopoll.ko against $k"
+	d=$(moddir)
+	if [ "$d" != "$AIOPOLL_TOP" ]; then
+		mkdir -p "$d"
+		rsync -a --delete "$AIOPOLL_TOP/Kbuild" "$AIOPOLL_TOP/rust" "$AIOPOLL_TOP/uapi" "$d/"
+	fi
+	M="$d" kmake "$k" modules
+	log "built $d/aiopoll.ko against $k"
 }
 
 # kmake KDIR ARGS...: runs kbuild for this external module.
@@ -52,11 +74,12 @@ kmake() {
 	local k=$1
 	shift
 	grep -q '^CONFIG_RUST=y' "$k/.config" || die "$k has no CONFIG_RUST=y: aiopoll is written in Rust"
+	local m=${M:-$AIOPOLL_TOP}
 	if [ -n "${KDIR:-}" ] && [ "${AIOPOLL_TOOLCHAIN:-}" != chroot ]; then
-		make -C "$k" M="$AIOPOLL_TOP" LLVM="${LLVM:-1}" "$@"
+		make -C "$k" M="$m" LLVM="${LLVM:-1}" "$@"
 	else
-		(cd "$AIOPOLL_TOP" && AIOPOLL_BINDS="$k" "$TC" exec \
-			make -s -C "$k" M="$AIOPOLL_TOP" LLVM="$("$TC" llvm)" "$@")
+		(cd "$m" && AIOPOLL_BINDS="$k" "$TC" exec \
+			make -s -C "$k" M="$m" LLVM="$("$TC" llvm)" "$@")
 	fi
 }
 
@@ -116,9 +139,10 @@ stage_dyn() {
 # the selftests, everything. Each part is staged only when it was built. A failure stops the
 # script with the failing command's message and removes the half-staged directory.
 payload() {
-	local k p m
+	local k p m ko
 	k=$(kdir)
-	[ -f "$AIOPOLL_TOP/aiopoll.ko" ] || die "no $AIOPOLL_TOP/aiopoll.ko: run 'make module' first"
+	ko=$(moddir)/aiopoll.ko
+	[ -f "$ko" ] || die "no $ko: run 'make module' first"
 	mkdir -p "$BUILD/vm"
 	# One directory per run, so that runs (and their 9p mounts) never share one.
 	p=$(mktemp -d "$BUILD/vm/payload.XXXXXX")
@@ -128,7 +152,7 @@ payload() {
 	# bin/ is on the guest's PATH and selftests/ holds every test's entry point, whichever
 	# parts are staged below.
 	mkdir -p "$p/bin" "$p/selftests"
-	cp "$AIOPOLL_TOP/aiopoll.ko" "$p/"
+	cp "$ko" "$p/"
 	# Modules of the kernel itself that tests load (null_blk and its dependency configfs,
 	# for the block paths), in /aiopoll/modules, to be loaded in this order.
 	mkdir -p "$p/modules"

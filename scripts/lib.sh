@@ -64,17 +64,14 @@ host_install() {
 stamp_ok() { [ -f "$1/.aiopoll-stamp" ] && [ "$(cat "$1/.aiopoll-stamp")" = "$2" ]; }
 stamp_set() { echo "$2" > "$1/.aiopoll-stamp"; }
 
-# perf_payload OUTDIR: the benchmarks' start. Sets kdir to the perf kernel (built or cached)
-# and payload to a new payload directory holding aiopoll.ko built for it. The module is built
-# from a copy in OUTDIR/module, so the tree's aiopoll.ko (for the test kernel) is left alone.
+# perf_payload: the benchmarks' start. Sets kdir to the perf kernel (built or cached)
+# and payload to a new payload directory holding aiopoll.ko built for it (in
+# build/module-perf, so the tree's aiopoll.ko, for the test kernel, is left alone).
 perf_payload() {
-	local mod=$1/module
 	kdir=$("$AIOPOLL_TOP/scripts/kernel.sh" build perf)
-	mkdir -p "$mod" "$AIOPOLL_TOP/build/vm"
-	rsync -a --delete "$AIOPOLL_TOP/Kbuild" "$AIOPOLL_TOP/rust" "$AIOPOLL_TOP/uapi" "$mod/"
-	(cd "$mod" && AIOPOLL_BINDS="$kdir" "$AIOPOLL_TOP/scripts/toolchain.sh" exec \
-		make -s -C "$kdir" M="$mod" LLVM="$("$AIOPOLL_TOP/scripts/toolchain.sh" llvm)" modules)
+	AIOPOLL_FLAVOUR=perf "$AIOPOLL_TOP/scripts/build.sh" module
+	mkdir -p "$AIOPOLL_TOP/build/vm"
 	payload=$(mktemp -d "$AIOPOLL_TOP/build/vm/payload.XXXXXX")
 	chmod 755 "$payload"
-	cp "$mod/aiopoll.ko" "$payload/"
+	cp "$AIOPOLL_TOP/build/module-perf/aiopoll.ko" "$payload/"
 }
