@@ -62,6 +62,7 @@ module() {
 	k=$(kdir)
 	d=$(moddir)
 	if [ "$d" != "$AIOPOLL_TOP" ]; then
+		host_install rsync
 		mkdir -p "$d"
 		rsync -a --delete "$AIOPOLL_TOP/Kbuild" "$AIOPOLL_TOP/rust" "$AIOPOLL_TOP/uapi" "$d/"
 	fi
