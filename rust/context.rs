@@ -12,7 +12,7 @@
 //!   context, including hard interrupts, so it is never held across anything that sleeps.
 //!
 //! Order: `setup_lock` → `ring_lock` → `inner` → the wait queues' own locks (taken inside
-//! `wake_all()` and `PollQueue::wake()`); no lock is taken while `inner` is held.
+//! `wake_all()` and `sys::wake_after_post()`); no lock is taken while `inner` is held.
 
 use crate::{
     fops,
@@ -127,9 +127,6 @@ impl Ring {
 
 /// The state of a context that completions may change, under `Context::inner`.
 struct Inner {
-    /// The mm of the process that opened the context; the context works only there. Taken
-    /// (and dropped) by `release`, which runs in process context.
-    owner: Option<ARef<Mm>>,
     /// Set by `release`: no new requests.
     dead: bool,
     /// Set when the process that created the context has exited: its polls were cancelled
@@ -164,6 +161,21 @@ impl Inner {
         true
     }
 
+    /// Writes `event` in the ring and publishes it (fs/aio's `aio_complete()`).
+    fn post(&mut self, ring: &Ring, event: &IoEvent) {
+        let tail = self.tail;
+        ring.mem.write_event(Ring::slot_offset(tail), event);
+        // The event must be visible before the tail that publishes it: pairs with the
+        // reader's read barrier (GETEVENTS) or acquire load (user space).
+        ring.mem.write_barrier();
+        let tail = tail.wrapping_add(1) % ring.nr;
+        self.tail = tail;
+        ring.mem.write_u32(RING_TAIL, tail);
+        self.completed += 1;
+        self.total_completed += 1;
+        self.refill(ring);
+    }
+
     /// Credits back the slots of events user space consumed (fs/aio's
     /// `refill_reqs_available()`): whatever was completed and is no longer between `head` and
     /// the tail.
@@ -190,6 +202,10 @@ pub(crate) struct Context {
     requests: Tracker,
     /// Unique id, shown in fdinfo.
     id: u64,
+    /// The mm of the process that opened the context; the context works only there. Held
+    /// (`mmgrab()`) so that no other mm can take its address while the context lives, which
+    /// makes the owner check a plain comparison, with no lock. Immutable.
+    owner: Option<ARef<Mm>>,
     /// Watches the process that opened the context, to cancel its polls when it has exited
     /// (see [`OwnerExit for Context`](Context::owner_exited)).
     #[pin]
@@ -209,7 +225,7 @@ pub(crate) struct Context {
     /// Polled reads and writes (`RWF_HIPRI`) issued and not yet completed: they complete
     /// only when someone polls the device for them (`iopoll_once`).
     #[pin]
-    pub(crate) iopoll: SpinLockIrq<List<Request, 1>>,
+    pub(crate) iopoll: SpinLockIrq<List<Request>>,
     /// Woken on every posted event: waiters of GETEVENTS (plain sleeping tasks only, so it
     /// may be woken inside another wake-up).
     #[pin]
@@ -354,12 +370,12 @@ impl Context {
             try_pin_init!(Self {
                 requests <- Tracker::new(),
                 id,
+                owner,
                 owner_watch <- OwnerWatch::new(),
                 ring: SetOnce::new(),
                 setup_lock <- new_mutex!(()),
                 ring_lock <- new_mutex!(()),
                 inner <- new_spinlock_irq!(Inner {
-                    owner,
                     dead: false,
                     orphaned: false,
                     tail: 0,
@@ -413,8 +429,6 @@ impl Context {
         // whose completions may still touch the context and, until the module is unloaded,
         // its code.
         self.requests.wait_idle();
-        let owner = self.inner.lock().owner.take();
-        drop(owner);
         if let Some(ring) = self.ring.as_ref() {
             TOTAL_EVENTS.fetch_sub(ring.reserved_events, Relaxed);
         }
@@ -423,9 +437,8 @@ impl Context {
     /// Fails with `EINVAL` unless the caller runs in the mm that created the context (so a
     /// child of `fork()` cannot use its parent's context, as with fs/aio).
     fn check_owner(&self) -> Result {
-        let inner = self.inner.lock();
         let current = kernel::current!();
-        match (&inner.owner, current.mm()) {
+        match (&self.owner, current.mm()) {
             (Some(owner), Some(mm)) if core::ptr::eq(owner.as_raw(), mm.as_raw()) => Ok(()),
             _ => Err(EINVAL),
         }
@@ -638,9 +651,10 @@ impl Context {
             .offset(core::mem::offset_of!(Iocb, aio_key))?
             .write(&uapi::KIOCB_KEY)?;
         let mut poll_of_context = None;
+        let mut rw = None;
         let op = match op {
             uapi::cmd::PREAD | uapi::cmd::PWRITE | uapi::cmd::PREADV | uapi::cmd::PWRITEV => {
-                Op::Rw(RwArgs {
+                rw = Some(RwArgs {
                     hipri: iocb.aio_rw_flags & uapi::RWF_HIPRI != 0,
                     write: op == uapi::cmd::PWRITE || op == uapi::cmd::PWRITEV,
                     vectored: op == uapi::cmd::PREADV || op == uapi::cmd::PWRITEV,
@@ -650,7 +664,8 @@ impl Context {
                     rw_flags: iocb.aio_rw_flags,
                     ioprio: (iocb.aio_flags & uapi::IOCB_FLAG_IOPRIO != 0)
                         .then_some(iocb.aio_reqprio),
-                })
+                });
+                Op::Rw
             }
             uapi::cmd::FSYNC | uapi::cmd::FDSYNC => {
                 if iocb.aio_buf != 0
@@ -707,7 +722,7 @@ impl Context {
             inner.reserved = inner.reserved.saturating_sub(1);
         };
         // fs/aio fails an allocation with EAGAIN.
-        let hipri = matches!(&op, Op::Rw(args) if args.hipri);
+        let hipri = rw.is_some_and(|args| args.hipri);
         let req = Request::new(
             ctx,
             uiocb.get(),
@@ -721,7 +736,7 @@ impl Context {
             give_back();
             EAGAIN
         })?;
-        Request::issue(req).inspect_err(|_| give_back())?;
+        Request::issue(req, rw.as_ref()).inspect_err(|_| give_back())?;
         if hipri {
             // Nobody but a reaper completes polled I/O: a reaper asleep in GETEVENTS must wake
             // up and start polling (its wait condition includes pending polled I/O).
@@ -735,21 +750,8 @@ impl Context {
         let Some(ring) = self.ring.as_ref() else {
             return;
         };
-        let mut inner = self.inner.lock();
-        let tail = inner.tail;
-        ring.mem.write_event(Ring::slot_offset(tail), event);
-        // The event must be visible before the tail that publishes it: pairs with the
-        // reader's read barrier (GETEVENTS) or acquire load (user space).
-        ring.mem.write_barrier();
-        let tail = tail.wrapping_add(1) % ring.nr;
-        inner.tail = tail;
-        ring.mem.write_u32(RING_TAIL, tail);
-        inner.completed += 1;
-        inner.total_completed += 1;
-        inner.refill(ring);
-        drop(inner);
-        self.wait.wake_all();
-        self.pollers.wake();
+        self.inner.lock().post(ring, event);
+        sys::wake_after_post(&self.wait, &self.pollers);
     }
 
     /// Polls the device for the oldest issued polled read or write, which also completes the
@@ -779,13 +781,18 @@ impl Context {
         if !inner.reserve(ring) {
             return false;
         }
+        // Reserved and posted in one section: the slot is taken and filled at once.
+        inner.post(
+            ring,
+            &IoEvent {
+                data,
+                obj,
+                res,
+                res2: uapi::POLL_MORE,
+            },
+        );
         drop(inner);
-        self.post(&IoEvent {
-            data,
-            obj,
-            res,
-            res2: uapi::POLL_MORE,
-        });
+        sys::wake_after_post(&self.wait, &self.pollers);
         true
     }
 
@@ -930,7 +937,7 @@ impl Context {
         let Some(req) = found else {
             return Err(EINVAL);
         };
-        // SAFETY: A request is only ever put on its own context's `active` list.
+        // SAFETY: `req` was just found on this list.
         let listed = unsafe { active.remove(&req) };
         // Usually completes it before returning; fs/aio's answer stays `EINPROGRESS` (the
         // event is always delivered through the ring).

@@ -19,8 +19,9 @@ use crate::{
     },
     sys::{
         self,
+        ArcSlot,
         EventFd,
-        PollWait,
+        PollWaits,
         RwArgs,
         RwIo,
         RwOwner,
@@ -54,7 +55,6 @@ use kernel::{
         Arc,
         ArcBorrow,
         Refcount,
-        SpinLockIrq,
         SpinLockIrqGuard, //
     },
     workqueue::{
@@ -65,8 +65,9 @@ use kernel::{
 
 /// What a request does.
 pub(crate) enum Op {
-    /// `IOCB_CMD_PREAD`, `PWRITE`, `PREADV`, `PWRITEV`.
-    Rw(RwArgs),
+    /// `IOCB_CMD_PREAD`, `PWRITE`, `PREADV`, `PWRITEV`; what to do is given to
+    /// [`Request::issue`] and not kept (the kiocb holds it).
+    Rw,
     /// `IOCB_CMD_FSYNC` (`datasync == false`) and `IOCB_CMD_FDSYNC`, run on the module's
     /// workqueue with the submitter's credentials.
     Fsync {
@@ -78,6 +79,24 @@ pub(crate) enum Op {
     /// `IOCB_CMD_POLL`: waits for `events` (kernel `EPOLL*` bits, with `EPOLLERR | EPOLLHUP`);
     /// `multishot` keeps it armed, one event per readiness.
     Poll { events: u32, multishot: bool },
+}
+
+/// What a request keeps for its kind of operation: one of the kiocb and the wait entries,
+/// never both, so that a request is sized for the larger of them, not for their sum.
+enum OpPart {
+    Rw(RwIo),
+    Poll(PollWaits),
+    None,
+}
+
+impl OpPart {
+    fn new(op: &Op) -> Self {
+        match op {
+            Op::Rw => Self::Rw(RwIo::new()),
+            Op::Poll { .. } => Self::Poll(PollWaits::new()),
+            Op::Fsync { .. } | Op::Noop => Self::None,
+        }
+    }
 }
 
 /// Poll state bits (`Request::pstate`).
@@ -118,34 +137,26 @@ pub(crate) struct Request {
     /// dropped (with its reference to the file).
     poll_of_context: Option<PollOfContext>,
     op: Op,
-    /// The kiocb of reads and writes.
-    io: RwIo,
+    /// The kiocb of a read or write, or the wait entries of a poll.
+    part: OpPart,
     /// The work item of `FSYNC`/`FDSYNC`, and of `POLL` completions that cannot happen in
     /// the waker's context.
     #[pin]
     work: Work<Request>,
-    /// `POLL`: the entries on the file's wait queues (two at most, as io_uring).
-    poll_wait: [PollWait; 2],
-    /// `POLL`: how many entries were queued.
-    poll_queued: Atomic<u32>,
     /// `POLL`: `pstate::*` bits.
     pstate: Atomic<u32>,
     /// `POLL`: the request's reference to itself while armed: the completion role. Whoever
     /// takes it completes the request, exactly once. Taken with the context's `active` lock
-    /// held (and, inside a wake-up, the queue's lock).
-    #[pin]
-    self_ref: SpinLockIrq<Option<Arc<Request>>>,
-    /// `POLL`: links of the context's list of cancellable requests (`Context::active`).
+    /// held (and, inside a wake-up, the queue's lock), which orders the takers' other steps;
+    /// the slot itself needs no lock.
+    self_ref: ArcSlot<Request>,
+    /// Links of one of the context's lists: of cancellable requests (`Context::active`) for
+    /// `POLL`, of I/O to poll for (`Context::iopoll`) for polled reads and writes. A request
+    /// only ever goes on the one list of its kind, so the two can share the links.
     #[pin]
     links: ListLinks<0>,
     #[pin]
     links_track: AtomicTracker<0>,
-    /// Polled reads and writes: links of the context's list of I/O to poll for
-    /// (`Context::iopoll`).
-    #[pin]
-    iopoll_links: ListLinks<1>,
-    #[pin]
-    iopoll_track: AtomicTracker<1>,
 }
 
 kernel::list::impl_list_arc_safe! {
@@ -153,12 +164,6 @@ kernel::list::impl_list_arc_safe! {
 }
 kernel::list::impl_list_item! {
     impl ListItem<0> for Request { using ListLinks { self.links }; }
-}
-kernel::list::impl_list_arc_safe! {
-    impl ListArcSafe<1> for Request { tracked_by iopoll_track: AtomicTracker<1>; }
-}
-kernel::list::impl_list_item! {
-    impl ListItem<1> for Request { using ListLinks { self.iopoll_links }; }
 }
 
 impl_has_work! {
@@ -186,31 +191,27 @@ impl Request {
                 eventfd,
                 file,
                 poll_of_context,
+                part: OpPart::new(&op),
                 op,
-                io: RwIo::new(),
                 work <- new_work!("Request::work"),
-                poll_wait: [PollWait::new(), PollWait::new()],
-                poll_queued: Atomic::new(0),
                 pstate: Atomic::new(0),
-                self_ref <- kernel::new_spinlock_irq!(None, "Request::self_ref"),
+                self_ref: ArcSlot::new(),
                 links <- ListLinks::new(),
                 links_track <- AtomicTracker::new(),
-                iopoll_links <- ListLinks::new(),
-                iopoll_track <- AtomicTracker::new(),
             }),
             // Charged to the submitter's memory cgroup, like io_uring's requests.
             GFP_KERNEL_ACCOUNT,
         )
     }
 
-    /// Starts the operation. On error nothing was started and no event will be posted; on
-    /// success the completion role is handed to whatever finishes the operation, and the
-    /// caller's submission role is dropped.
-    pub(crate) fn issue(this: Arc<Self>) -> Result {
+    /// Starts the operation (`rw`: what a read or write does). On error nothing was started
+    /// and no event will be posted; on success the completion role is handed to whatever
+    /// finishes the operation, and the caller's submission role is dropped.
+    pub(crate) fn issue(this: Arc<Self>, rw: Option<&RwArgs>) -> Result {
         match &this.op {
-            Op::Rw(args) => {
+            Op::Rw => {
                 let file = this.file.as_ref().ok_or(EBADF)?;
-                sys::rw_submit(&this, file, args)?;
+                sys::rw_submit(&this, file, rw.ok_or(EINVAL)?)?;
             }
             Op::Fsync { .. } => {
                 sys::workqueue()?.enqueue(this.clone()).map_err(|_| EBUSY)?;
@@ -245,14 +246,20 @@ impl Request {
     }
 }
 
-// SAFETY: `RW_IO_OFFSET` is the offset of `io`, an `RwIo`.
+// SAFETY: `rw_io` returns the `RwIo` of `part`, a field of the request that is set once, by
+// `new`.
 unsafe impl RwOwner for Request {
-    const RW_IO_OFFSET: usize = core::mem::offset_of!(Request, io);
+    fn rw_io(&self) -> Option<&RwIo> {
+        match &self.part {
+            OpPart::Rw(io) => Some(io),
+            _ => None,
+        }
+    }
 
     fn rw_polled_issuing(this: &Arc<Self>) -> Result {
         // On the context's list before it is issued, so a completion always finds it there to
         // take it off; and only now, with the kiocb ready for a poller.
-        let listed = ListArc::<Self, 1>::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
+        let listed = ListArc::<Self>::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
         this.ctx.iopoll.lock().push_back(listed);
         Ok(())
     }
@@ -281,20 +288,21 @@ impl WorkItem for Request {
 
 impl Request {
     /// Takes a polled read or write off the context's `iopoll` list, if it is there.
-    fn unlist_iopoll(&self) -> Option<ListArc<Self, 1>> {
+    fn unlist_iopoll(&self) -> Option<ListArc<Self>> {
         let mut iopoll = self.ctx.iopoll.lock();
-        // SAFETY: A request is only ever put on its own context's `iopoll` list.
+        // SAFETY: A read or write (the only kind this is called for, from `rw_done`) only ever
+        // goes on its own context's `iopoll` list.
         unsafe { iopoll.remove(self) }
     }
 
     /// Polls the device for this polled read or write (see `Context::iopoll_once`).
     pub(crate) fn iopoll(&self) -> bool {
-        self.io.iopoll()
+        self.rw_io().is_some_and(RwIo::iopoll)
     }
 
     /// Whether this polled read or write has been issued, so that polling for it can find it.
     pub(crate) fn iopoll_ready(&self) -> bool {
-        self.io.is_issued()
+        self.rw_io().is_some_and(RwIo::is_issued)
     }
 }
 
@@ -310,18 +318,20 @@ impl Request {
 /// work queued sets `RESCHED`, and the work can only stop (clear `SCHED`) if `RESCHED` is clear,
 /// after polling the file again; so a wake-up is never lost, keyed or not.
 impl Request {
+    /// The wait entries of a poll request.
+    fn poll_waits(&self) -> Option<&PollWaits> {
+        match &self.part {
+            OpPart::Poll(waits) => Some(waits),
+            _ => None,
+        }
+    }
+
     /// The events of a poll request, and whether it is multishot.
     fn poll_args(&self) -> (u32, bool) {
         match self.op {
             Op::Poll { events, multishot } => (events, multishot),
             _ => (0, false),
         }
-    }
-
-    /// The queued entries.
-    fn queued_entries(&self) -> &[PollWait] {
-        let n = (self.poll_queued.load(Relaxed) as usize).min(2);
-        &self.poll_wait[..n]
     }
 
     /// Atomically replaces `pstate` with `f(old)`; returns `old`.
@@ -356,7 +366,7 @@ impl Request {
     /// Takes the entries off their queues. Called with the context's `active` lock held (so
     /// interrupts are off, as `PollWait::lock` needs).
     fn poll_unqueue(&self) {
-        for pw in self.queued_entries() {
+        for pw in self.poll_waits().into_iter().flat_map(PollWaits::queued) {
             if let Some(guard) = pw.lock() {
                 guard.remove();
             }
@@ -365,7 +375,8 @@ impl Request {
 
     /// Takes the request off the context's `active` list, if it is there.
     fn unlist(&self, active: &mut List<Self>) -> Option<ListArc<Self>> {
-        // SAFETY: A request is only ever put on its own context's `active` list.
+        // SAFETY: The caller passes its context's `active` list, and a poll request (the only
+        // kind this is called for) only ever goes on that list.
         unsafe { active.remove(self) }
     }
 
@@ -379,28 +390,32 @@ impl Request {
         let file = this.file.as_ref().ok_or(EBADF)?;
         let (events, multishot) = this.poll_args();
         let listed = ListArc::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
-        *this.self_ref.lock() = Some(this.clone());
+        this.self_ref.set(this.clone()).map_err(|_| EINVAL)?;
         this.pstate.store(pstate::SCHED, Relaxed);
-        // SAFETY: The entries live in `this`, on no queue yet (a request is armed once), and
-        // `self_ref` (set above) keeps it alive until whoever takes it has taken every entry
-        // off its queue (`poll_unqueue`) or POLLFREE detached it.
-        let (mask, queued) =
-            unsafe { sys::poll_arm(this, file, events, [&this.poll_wait[0], &this.poll_wait[1]]) };
-        // More than two queues (queued < 0) leaves two entries queued.
-        this.poll_queued
-            .store(if queued < 0 { 2 } else { queued as u32 }, Relaxed);
+        // SAFETY: The entries live in `this`, which is armed once, and `self_ref` (set above)
+        // keeps it alive until whoever takes it has taken every entry off its queue
+        // (`poll_unqueue`) or POLLFREE detached it.
+        let waits = this.poll_waits().ok_or(EINVAL)?;
+        let (mask, armed) = unsafe { sys::poll_arm(this, file, events, waits) };
+        let queued = waits.count();
         let mask = mask & events;
         let mut active = this.ctx.active.lock();
-        if queued <= 0 || (mask != 0 && !multishot) {
+        if armed.is_err() || queued == 0 || (mask != 0 && !multishot) {
             this.poll_unqueue();
-            let completion = this.self_ref.lock().take();
+            let completion = this.self_ref.take();
             drop(active);
             let Some(completion) = completion else {
                 return Ok(());
             };
-            if queued < 0 || mask == 0 {
-                // More than two queues, or not pollable and not ready (fs/aio: EINVAL): the
-                // submission fails and no event is posted.
+            if let Err(e) = armed {
+                // More than two queues (EINVAL), or no memory for the second entry (EAGAIN,
+                // as fs/aio answers a failed allocation): the submission fails and no event is
+                // posted.
+                drop(completion);
+                return Err(if e == ENOMEM { EAGAIN } else { e });
+            }
+            if mask == 0 {
+                // Not pollable and not ready (fs/aio: EINVAL).
                 drop(completion);
                 return Err(EINVAL);
             }
@@ -455,7 +470,7 @@ impl Request {
             return;
         }
         this.poll_unqueue();
-        let completion = this.self_ref.lock().take();
+        let completion = this.self_ref.take();
         drop(active);
         if let Some(completion) = completion {
             Self::complete(completion, 0);
@@ -492,14 +507,14 @@ impl Request {
         if mask != 0
             && this.eventfd.is_none()
             && this.pstate.load(Acquire) == 0
-            && this.poll_queued.load(Relaxed) == 1
+            && this.poll_waits().is_some_and(|w| w.count() == 1)
             && !sys::in_own_wakeup()
         {
             if let Some(mut active) = this.ctx.active.try_lock() {
                 // From here the context's pollers are woken from a work item: their callbacks
                 // must not run under the lock of the queue being woken.
                 let _inline = sys::InlineCompletion::enter();
-                if this.self_ref.lock().is_none() {
+                if !this.self_ref.is_set() {
                     return true;
                 }
                 // The whole key, not just the events asked for: fs/aio's aio_poll_wake() reports
@@ -509,7 +524,7 @@ impl Request {
                     return true;
                 }
                 entry.remove();
-                let completion = this.self_ref.lock().take();
+                let completion = this.self_ref.take();
                 let listed = this.unlist(&mut active);
                 drop(active);
                 if let Some(completion) = completion {
@@ -565,7 +580,7 @@ impl Request {
             }
             let mut active = this.ctx.active.lock();
             this.poll_unqueue();
-            let completion = this.self_ref.lock().take();
+            let completion = this.self_ref.take();
             let listed = this.unlist(&mut active);
             drop(active);
             if let Some(completion) = completion {

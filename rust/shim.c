@@ -373,7 +373,7 @@ static DEFINE_PER_CPU(int, aiopoll_wake_depth);
  * queues, or an inline poll completion, which runs inside a foreign wake-up (the polled
  * file's queue lock is held) and must not wake the context's pollers, whose callbacks
  * (epoll's among them) may take locks that are held around wake-ups of the file being polled
- * (see aiopoll_pollq_wake()).
+ * (see aiopoll_wake_after_post()).
  *
  * The task must stay on this CPU until the matching exit, so that it finds its own mark. On
  * PREEMPT_RT the section takes spinlock_t locks (wait-queue and context locks), which sleep
@@ -400,11 +400,24 @@ void aiopoll_wake_section_exit(void)
 		preempt_enable();
 }
 
-void aiopoll_wake_all(struct wait_queue_head *wq)
+static void __aiopoll_wake_all(struct wait_queue_head *wq)
 {
 	aiopoll_wake_section_enter();
 	wake_up_all(wq);
 	aiopoll_wake_section_exit();
+}
+
+void aiopoll_wake_all(struct wait_queue_head *wq)
+{
+	/*
+	 * Most events have nobody waiting (a ring reaper, or a waiter still running): skip the
+	 * queue's lock then. The full barrier in wq_has_sleeper() orders the caller's change (an
+	 * event published in the ring, polled I/O listed) before this look at the queue; a waiter
+	 * adds itself before it checks its condition (wait_event()'s set_current_state() is a full
+	 * barrier), so it is either seen here or sees the change.
+	 */
+	if (wq_has_sleeper(wq))
+		__aiopoll_wake_all(wq);
 }
 
 bool aiopoll_in_own_wakeup(void)
@@ -426,7 +439,7 @@ static void aiopoll_pollq_work(struct work_struct *work)
 {
 	struct aiopoll_pollq *q = container_of(work, struct aiopoll_pollq, work);
 
-	aiopoll_wake_all(&q->head);
+	__aiopoll_wake_all(&q->head);
 }
 
 static_assert(sizeof(struct aiopoll_pollq) ==
@@ -438,19 +451,29 @@ void aiopoll_pollq_init(struct aiopoll_pollq *q, const char *name, struct lock_c
 	INIT_WORK(&q->work, aiopoll_pollq_work);
 }
 
-void aiopoll_pollq_wake(struct aiopoll_pollq *q, struct workqueue_struct *wq)
+/* Wakes @q's pollers, from @wq's work item inside a wake-up. The caller checked the queue. */
+static void __aiopoll_pollq_wake(struct aiopoll_pollq *q, struct workqueue_struct *wq)
 {
-	/*
-	 * Full barrier in wq_has_sleeper(): the caller's event (published under the context's
-	 * inner lock, which a poller's mask check also takes) is ordered before this look at
-	 * the queue, so a poller either is seen here or sees the event.
-	 */
-	if (!wq_has_sleeper(&q->head))
-		return;
 	if (aiopoll_in_own_wakeup())
 		queue_work(wq, &q->work);
 	else
-		aiopoll_wake_all(&q->head);
+		__aiopoll_wake_all(&q->head);
+}
+
+/*
+ * After an event is posted: wakes the GETEVENTS sleepers on @wait and the pollers on @q,
+ * those that are there. One full barrier orders the event (published under the context's
+ * inner lock) before both looks at the queues, as wq_has_sleeper() does for one: a waiter or
+ * poller adds itself before it checks for events, so it is either seen here or sees the event.
+ */
+void aiopoll_wake_after_post(struct wait_queue_head *wait, struct aiopoll_pollq *q,
+			     struct workqueue_struct *wq)
+{
+	smp_mb();
+	if (waitqueue_active(wait))
+		__aiopoll_wake_all(wait);
+	if (waitqueue_active(&q->head))
+		__aiopoll_pollq_wake(q, wq);
 }
 
 void aiopoll_pollq_fini(struct aiopoll_pollq *q)
@@ -593,14 +616,18 @@ void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner)
 
 struct aiopoll_poll_table {
 	struct poll_table_struct pt;
-	struct aiopoll_pwait *pw[2];
+	struct aiopoll_pwait *first;
+	struct aiopoll_pwait **second;
 	int queued;
+	int error;
 };
 
 /*
  * The queue callback of vfs_poll(): the first two wait queues get an entry each (a FIFO open
  * for reading and writing has two, which fs/aio refuses and io_uring accepts); a third makes
- * the arming fail with -EINVAL.
+ * the arming fail with -EINVAL. The first entry is embedded in the request; the second is
+ * allocated here, only for the files that need it, as io_uring's double poll does, and
+ * atomically: ->poll() may call us under its own locks.
  */
 static void aiopoll_poll_queue_proc(struct file *file, struct wait_queue_head *head,
 				    struct poll_table_struct *p)
@@ -608,29 +635,54 @@ static void aiopoll_poll_queue_proc(struct file *file, struct wait_queue_head *h
 	struct aiopoll_poll_table *apt = container_of(p, struct aiopoll_poll_table, pt);
 	struct aiopoll_pwait *pw;
 
-	if (apt->queued < 0)
+	if (apt->error)
 		return;
-	if (apt->queued >= 2) {
-		apt->queued = -EINVAL;
+	switch (apt->queued) {
+	case 0:
+		pw = apt->first;
+		break;
+	case 1:
+		pw = kmalloc(sizeof(*pw), GFP_ATOMIC | __GFP_ACCOUNT);
+		if (!pw) {
+			apt->error = -ENOMEM;
+			return;
+		}
+		aiopoll_pwait_init(pw, apt->first->wait.private);
+		/* Read by the request's owner after the arming hands the request over. */
+		WRITE_ONCE(*apt->second, pw);
+		break;
+	default:
+		apt->error = -EINVAL;
 		return;
 	}
-	pw = apt->pw[apt->queued++];
 	pw->head = head;
 	add_wait_queue(head, &pw->wait);
+	apt->queued++;
 }
 
-/* Queues the entries and returns the current mask (fs/aio's aio_poll(), first half). */
-unsigned int aiopoll_poll_arm(struct file *file, unsigned int events, struct aiopoll_pwait *pw0,
-			      struct aiopoll_pwait *pw1, int *queued)
+/*
+ * Queues the entries and returns the current mask (fs/aio's aio_poll(), first half): @first
+ * is initialised, *@second receives the second entry if there is one, *@queued the number of
+ * entries queued, and *@error -EINVAL for more than two queues or -ENOMEM, else 0.
+ */
+unsigned int aiopoll_poll_arm(struct file *file, unsigned int events, struct aiopoll_pwait *first,
+			      struct aiopoll_pwait **second, int *queued, int *error)
 {
-	struct aiopoll_poll_table apt = { .pw = { pw0, pw1 } };
+	struct aiopoll_poll_table apt = { .first = first, .second = second };
 	__poll_t mask;
 
 	init_poll_funcptr(&apt.pt, aiopoll_poll_queue_proc);
 	apt.pt._key = (__force __poll_t)events;
 	mask = vfs_poll(file, &apt.pt);
 	*queued = apt.queued;
+	*error = apt.error;
 	return (__force unsigned int)mask;
+}
+
+/* Frees a second entry allocated by aiopoll_poll_queue_proc(), off its queue. */
+void aiopoll_pwait_free(struct aiopoll_pwait *pw)
+{
+	kfree(pw);
 }
 
 /* The current mask, without queueing anything. */

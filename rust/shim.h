@@ -85,7 +85,8 @@ struct aiopoll_pollq {
 	struct work_struct work;
 };
 void aiopoll_pollq_init(struct aiopoll_pollq *q, const char *name, struct lock_class_key *key);
-void aiopoll_pollq_wake(struct aiopoll_pollq *q, struct workqueue_struct *wq);
+void aiopoll_wake_after_post(struct wait_queue_head *wait, struct aiopoll_pollq *q,
+			     struct workqueue_struct *wq);
 void aiopoll_pollq_fini(struct aiopoll_pollq *q);
 long aiopoll_wait_event(struct wait_queue_head *wq, bool interruptible, long timeout,
 			bool (*cond)(void *arg), void *arg);
@@ -126,8 +127,9 @@ struct aiopoll_pwait {
 int aiopoll_poll_wake_rs(void *owner, struct aiopoll_pwait *pw, unsigned int mask);
 
 void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner);
-unsigned int aiopoll_poll_arm(struct file *file, unsigned int events, struct aiopoll_pwait *pw0,
-			      struct aiopoll_pwait *pw1, int *queued);
+unsigned int aiopoll_poll_arm(struct file *file, unsigned int events, struct aiopoll_pwait *first,
+			      struct aiopoll_pwait **second, int *queued, int *error);
+void aiopoll_pwait_free(struct aiopoll_pwait *pw);
 unsigned int aiopoll_poll_mask(struct file *file, unsigned int events);
 struct wait_queue_head *aiopoll_pwait_lock(struct aiopoll_pwait *pw, unsigned long *flags);
 void aiopoll_pwait_unlock(struct wait_queue_head *head, unsigned long flags);

@@ -29,6 +29,7 @@ use kernel::{
         atomic::{
             ordering::{
                 Acquire,
+                Full,
                 Relaxed,
                 Release, //
             },
@@ -37,8 +38,9 @@ use kernel::{
         barrier::smp_mb,
         Arc,
         ArcBorrow,
+        Completion,
         LockClassKey,
-        SpinLockIrq, //
+        Refcount, //
     },
     types::Opaque,
     uaccess::UserPtr,
@@ -167,16 +169,22 @@ mod shim {
             name: *const c_char,
             key: *mut lock_class_key,
         );
-        pub(super) fn aiopoll_pollq_wake(q: *mut super::RawPollQueue, wq: *mut workqueue_struct);
         pub(super) fn aiopoll_pollq_fini(q: *mut super::RawPollQueue);
+        pub(super) fn aiopoll_wake_after_post(
+            wait: *mut wait_queue_head,
+            q: *mut super::RawPollQueue,
+            wq: *mut workqueue_struct,
+        );
         pub(super) fn aiopoll_pwait_init(pw: *mut super::RawPWait, owner: *mut c_void);
         pub(super) fn aiopoll_poll_arm(
             file: *mut file,
             events: c_uint,
-            pw0: *mut super::RawPWait,
-            pw1: *mut super::RawPWait,
+            first: *mut super::RawPWait,
+            second: *mut *mut super::RawPWait,
             queued: *mut c_int,
+            error: *mut c_int,
         ) -> c_uint;
+        pub(super) fn aiopoll_pwait_free(pw: *mut super::RawPWait);
         pub(super) fn aiopoll_poll_mask(file: *mut file, events: c_uint) -> c_uint;
         pub(super) fn aiopoll_pwait_lock(
             pw: *mut super::RawPWait,
@@ -625,14 +633,24 @@ pub(crate) struct RwArgs {
     pub(crate) hipri: bool,
 }
 
+/// A `struct kiocb` and the owner its completion goes to (`ki_complete` finds the owner
+/// here, since the kiocb is the first field).
+#[repr(C)]
+struct RawRwIo {
+    kiocb: bindings::kiocb,
+    owner: *const c_void,
+}
+
 /// A `struct kiocb` embedded in a request, for reads and writes issued to another file.
 ///
 /// # Invariants
 ///
 /// Once `issued` is true (release), the kiocb is initialised, prepared and checked, its file
 /// is the request's (alive as long as the owner), and it stays so until the owner is dropped.
+/// While the I/O is in flight, `owner` is a reference to the owner leaked from an `Arc`,
+/// which `rw_complete` takes back.
 pub(crate) struct RwIo {
-    kiocb: Opaque<bindings::kiocb>,
+    io: Opaque<RawRwIo>,
     /// Set by [`rw_submit`] right before the I/O is issued: from then on pollers may use the
     /// kiocb ([`RwIo::iopoll`]). Release/acquire: orders the kiocb's initialisation before a
     /// poller's use of it.
@@ -652,7 +670,7 @@ impl RwIo {
     pub(crate) fn new() -> Self {
         // INVARIANT: not issued.
         Self {
-            kiocb: Opaque::zeroed(),
+            io: Opaque::zeroed(),
             issued: Atomic::new(false),
         }
     }
@@ -672,7 +690,13 @@ impl RwIo {
         }
         // SAFETY: By the type invariant the kiocb is issued, prepared and its file alive; the
         // caller holds a reference to the owner, so the kiocb stays valid during the call.
-        unsafe { shim::aiopoll_kiocb_iopoll(self.kiocb.get()) > 0 }
+        unsafe { shim::aiopoll_kiocb_iopoll(self.kiocb()) > 0 }
+    }
+
+    /// The kiocb.
+    fn kiocb(&self) -> *mut bindings::kiocb {
+        // SAFETY: `io` is valid memory; this only computes the address of a field.
+        unsafe { &raw mut (*self.io.get()).kiocb }
     }
 }
 
@@ -686,10 +710,11 @@ pub(crate) fn cond_resched() {
 ///
 /// # Safety
 ///
-/// `RW_IO_OFFSET` must be the byte offset of an [`RwIo`] field inside `Self`.
+/// [`RwOwner::rw_io`] must return an [`RwIo`] that lives inside `self` (so it is valid for as
+/// long as `self`), the same one on every call.
 pub(crate) unsafe trait RwOwner: Sized + Send + Sync {
-    /// Offset of the embedded [`RwIo`].
-    const RW_IO_OFFSET: usize;
+    /// The embedded [`RwIo`], if the object has one.
+    fn rw_io(&self) -> Option<&RwIo>;
     /// Called for polled (`hipri`) I/O once the kiocb is fully prepared and checked, right
     /// before it is issued (so before [`RwOwner::rw_done`] can run); an error cancels the
     /// submission. This is where the owner makes itself findable by pollers: not earlier,
@@ -714,9 +739,9 @@ unsafe extern "C" fn rw_complete<T: RwOwner>(kiocb: *mut bindings::kiocb, res: c
     // SAFETY: The kiocb is valid until the owner is dropped, which cannot happen before we take
     // back its reference below.
     unsafe { shim::aiopoll_rw_end(kiocb) };
-    // SAFETY: By the trait's safety contract the kiocb sits at `RW_IO_OFFSET` in a `T` held by an
-    // `Arc`, and `rw_submit` leaked one reference of that `Arc` for this call.
-    let owner = unsafe { Arc::from_raw(kiocb.cast::<u8>().sub(T::RW_IO_OFFSET).cast::<T>()) };
+    // SAFETY: The kiocb is the first field of a `RawRwIo` (type invariant of `RwIo`), whose
+    // `owner` `rw_submit` set to a reference leaked from the `Arc<T>` for this call.
+    let owner = unsafe { Arc::from_raw((*kiocb.cast::<RawRwIo>()).owner.cast::<T>()) };
     T::rw_done(owner, res as i64);
 }
 
@@ -728,18 +753,12 @@ unsafe extern "C" fn rw_complete<T: RwOwner>(kiocb: *mut bindings::kiocb, res: c
 pub(crate) fn rw_submit<T: RwOwner>(owner: &Arc<T>, file: &File, args: &RwArgs) -> Result {
     use crate::sys::FileExt;
 
-    // SAFETY: By the `RwOwner` contract an `RwIo` lives at `RW_IO_OFFSET` inside the `T`,
-    // which `owner` keeps alive for as long as the borrow.
-    let io = unsafe {
-        &*Arc::as_ptr(owner)
-            .cast::<u8>()
-            .add(T::RW_IO_OFFSET)
-            .cast::<RwIo>()
-    };
+    // By the `RwOwner` contract the `RwIo` lives inside the `T`, as long as `owner`.
+    let io = owner.rw_io().ok_or(EINVAL)?;
     if io.issued.load(Relaxed) {
         return Err(EBUSY);
     }
-    let kiocb = io.kiocb.get();
+    let kiocb = io.kiocb();
     // SAFETY: `kiocb` is ours and not in use; `file` is valid and kept alive by the owner.
     unsafe { shim::aiopoll_kiocb_init(kiocb, file.as_ptr(), args.offset, rw_complete::<T>) };
     // SAFETY: `kiocb` was initialised above.
@@ -801,7 +820,10 @@ pub(crate) fn rw_submit<T: RwOwner>(owner: &Arc<T>, file: &File, args: &RwArgs) 
         });
     if verify.is_ok() {
         // The completion's reference: given back by `rw_complete`.
-        let _ = Arc::into_raw(owner.clone());
+        let leaked = Arc::into_raw(owner.clone()).cast::<c_void>();
+        // SAFETY: The kiocb is not issued yet, so nothing else accesses `owner`.
+        // INVARIANT: `owner` holds the reference leaked for the completion.
+        unsafe { (*io.io.get()).owner = leaked };
         // INVARIANT: the kiocb is prepared and checked; pollers may use it from here on.
         io.issued.store(true, Release);
         // SAFETY: `kiocb` and `iter` are initialised and checked; the iovec array stays alive
@@ -903,11 +925,6 @@ impl WaitQueue {
         }
     }
 
-    /// Sleeps (uninterruptibly) until `cond` returns true. `cond` must not sleep.
-    pub(crate) fn wait_uninterruptible(&self, cond: impl FnMut() -> bool) {
-        self.wait(false, 0, cond);
-    }
-
     /// Sleeps until `cond` returns true, a signal arrives, or `timeout` (in jiffies; `None`:
     /// no limit) expires. `cond` must not sleep.
     pub(crate) fn wait_interruptible(
@@ -934,7 +951,7 @@ pub(crate) struct RawPollQueue {
 }
 
 /// The queue that pollers of a file wait on (`poll_wait()`: poll, select, epoll, and poll
-/// requests of other contexts), woken through [`PollQueue::wake`].
+/// requests of other contexts), woken through [`wake_after_post`].
 ///
 /// Its entries' callbacks may take any lock (epoll's, for one), so it is never woken inside
 /// another wake-up; there the wake-up is deferred to a work item on the module's workqueue
@@ -975,19 +992,21 @@ impl PollQueue {
         // SAFETY: `q` is valid memory; this only computes the address of a field.
         unsafe { &raw mut (*self.q.get()).head }
     }
+}
 
-    /// Wakes the pollers: at once, or from the work item when the caller runs inside a
-    /// wake-up (an inline poll completion). Callable from any context.
-    pub(crate) fn wake(&self) {
-        let wq = WORKQUEUE.load(Ordering::Acquire);
-        if wq.is_null() {
-            // No context (so no queue) exists without the module's workqueue.
-            return;
-        }
-        // SAFETY: By the type invariant `q` is initialised; `wq` is the module's workqueue,
-        // valid until after the last context (which owns this queue) is gone.
-        unsafe { shim::aiopoll_pollq_wake(self.q.get(), wq) }
+/// After an event was posted: wakes the sleepers on `wait` (as [`WaitQueue::wake_all`]) and the
+/// pollers on `pollers`, those that are there, behind one full barrier. The pollers are woken
+/// at once, or from the queue's work item when the caller runs inside a wake-up (an inline
+/// poll completion). Callable from any context.
+pub(crate) fn wake_after_post(wait: &WaitQueue, pollers: &PollQueue) {
+    let wq = WORKQUEUE.load(Ordering::Acquire);
+    if wq.is_null() {
+        // No context (so no queue) exists without the module's workqueue.
+        return;
     }
+    // SAFETY: Both queues were initialised by their `new` (type invariants); `wq` is the
+    // module's workqueue, valid until after the last context (which owns the queues) is gone.
+    unsafe { shim::aiopoll_wake_after_post(wait.head.get(), pollers.q.get(), wq) }
 }
 
 #[pinned_drop]
@@ -1102,33 +1121,108 @@ impl PinnedDrop for OwnerWatch {
     }
 }
 
+/// An `Option<Arc<T>>` that is filled and emptied with one atomic operation each, from any
+/// context and without a lock: whoever [`take`](ArcSlot::take)s the `Arc` owns it, exactly
+/// once.
+///
+/// # Invariants
+///
+/// `ptr` is null, or comes from [`Arc::into_raw`] and owns that reference.
+pub(crate) struct ArcSlot<T> {
+    ptr: Atomic<*const T>,
+}
+
+// SAFETY: The slot only holds an `Arc<T>`, which may be sent and shared when `T` is `Send` and
+// `Sync`; filling and emptying it are atomic.
+unsafe impl<T: Send + Sync> Send for ArcSlot<T> {}
+// SAFETY: As above.
+unsafe impl<T: Send + Sync> Sync for ArcSlot<T> {}
+
+impl<T> ArcSlot<T> {
+    /// An empty slot.
+    pub(crate) const fn new() -> Self {
+        // INVARIANT: null.
+        Self {
+            ptr: Atomic::new(core::ptr::null()),
+        }
+    }
+
+    /// Fills the slot; hands `arc` back if it is full.
+    pub(crate) fn set(&self, arc: Arc<T>) -> core::result::Result<(), Arc<T>> {
+        let raw = Arc::into_raw(arc);
+        // Fully ordered: what the caller did before is visible to whoever takes the `Arc`.
+        match self.ptr.cmpxchg(core::ptr::null(), raw, Full) {
+            // INVARIANT: `raw` comes from `Arc::into_raw`, and the slot now owns it.
+            Ok(_) => Ok(()),
+            // SAFETY: `raw` comes from `Arc::into_raw` above and was not stored.
+            Err(_) => Err(unsafe { Arc::from_raw(raw) }),
+        }
+    }
+
+    /// Empties the slot, returning what it held.
+    pub(crate) fn take(&self) -> Option<Arc<T>> {
+        // Fully ordered: pairs with `set`, and orders the taker's later accesses after it.
+        let raw = self.ptr.xchg(core::ptr::null(), Full);
+        // SAFETY: By the type invariant a non-null `raw` comes from `Arc::into_raw` and owned
+        // its reference, which the exchange moved to us (INVARIANT: the slot is now null).
+        (!raw.is_null()).then(|| unsafe { Arc::from_raw(raw) })
+    }
+
+    /// Whether the slot holds an `Arc` (a hint: it may be taken at once).
+    pub(crate) fn is_set(&self) -> bool {
+        !self.ptr.load(Acquire).is_null()
+    }
+}
+
+impl<T> Drop for ArcSlot<T> {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
+
 /// Counts [`TrackedRef`]s to the object that owns it, and lets the owner wait until there are
 /// none. This is what lets requests point at their context without keeping it alive: the
 /// context's release waits for its requests instead, so the context is always freed by its
 /// file, in process context.
+///
+/// The count is an atomic with a bias of one, dropped by the first [`Tracker::wait_idle`]
+/// (as a `percpu_ref`'s kill): taking and dropping a reference is one atomic operation, with
+/// no lock. Whoever brings the count to zero signals `idle`, a completion: `complete_all()`
+/// releases the completion's lock as its last access, and the waiter cannot return (and
+/// free the owner) before it has taken that lock itself, so the last reference never
+/// touches freed memory.
+///
+/// # Invariants
+///
+/// `count` is the number of live `TrackedRef`s, plus one until `killed` is set.
 #[pin_data]
 pub(crate) struct Tracker {
-    /// Live references. A spinlock (interrupts off), not an atomic, so that the last
-    /// reference can wake the waiter while still holding it: its unlock is then its last
-    /// access to the owner, which the waiter cannot free before taking the lock itself.
+    count: Refcount,
+    /// Set by the first `wait_idle`, which drops the bias.
+    killed: Atomic<bool>,
+    /// Completed when `count` reaches zero.
     #[pin]
-    count: SpinLockIrq<usize>,
-    #[pin]
-    idle: WaitQueue,
+    idle: Completion,
 }
 
 impl Tracker {
     /// A tracker with no references.
     pub(crate) fn new() -> impl PinInit<Self> {
+        // INVARIANT: no references, and the bias.
         pin_init!(Self {
-            count <- kernel::new_spinlock_irq!(0, "Tracker::count"),
-            idle <- WaitQueue::new(c"aiopoll_tracker", kernel::static_lock_class!()),
+            count: Refcount::new(1),
+            killed: Atomic::new(false),
+            idle <- Completion::new(),
         })
     }
 
-    /// Sleeps until no reference is left.
+    /// Sleeps until no reference is left. No reference may be taken once it was called.
     pub(crate) fn wait_idle(&self) {
-        self.idle.wait_uninterruptible(|| *self.count.lock() == 0);
+        // Relaxed: the flag only makes the bias go once; `count` orders the rest.
+        if !self.killed.xchg(true, Relaxed) && self.count.dec_and_test() {
+            self.idle.complete_all();
+        }
+        self.idle.wait_for_completion();
     }
 }
 
@@ -1163,7 +1257,9 @@ unsafe impl<T: Tracked> Sync for TrackedRef<T> {}
 impl<T: Tracked> TrackedRef<T> {
     /// Counts a new reference to `obj`.
     pub(crate) fn new(obj: ArcBorrow<'_, T>) -> Self {
-        *obj.tracker().count.lock() += 1;
+        // Callers hold the owner's file (an ioctl), so its release, which kills the tracker,
+        // cannot have started.
+        obj.tracker().count.inc();
         // INVARIANT: `obj` lives in an `Arc` and its tracker now counts this reference.
         Self {
             ptr: NonNull::from(&*obj),
@@ -1183,13 +1279,11 @@ impl<T: Tracked> core::ops::Deref for TrackedRef<T> {
 impl<T: Tracked> Drop for TrackedRef<T> {
     fn drop(&mut self) {
         let tracker = (**self).tracker();
-        let mut count = tracker.count.lock();
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            // Woken while the lock is held: the waiter re-checks under the lock, so it cannot
-            // see zero, return and free the owner until this guard is dropped, which is this
-            // reference's last access to it.
-            tracker.idle.wake_all();
+        // `dec_and_test()` has release ordering, and acquire ordering when it reaches zero:
+        // this reference's uses of the owner happen before the waiter's return.
+        if tracker.count.dec_and_test() {
+            // The last access to the owner (see `Tracker`).
+            tracker.idle.complete_all();
         }
     }
 }
@@ -1206,7 +1300,7 @@ pub(crate) fn in_own_wakeup() -> bool {
 
 /// Marks this CPU as inside an aiopoll wake-up while a poll request completes inline, in
 /// its waker's context: the context's pollers are then woken from a work item
-/// ([`PollQueue::wake`]) and other contexts' poll wake-ups defer ([`in_own_wakeup`]).
+/// ([`wake_after_post`]) and other contexts' poll wake-ups defer ([`in_own_wakeup`]).
 ///
 /// # Invariants
 ///
@@ -1339,38 +1433,92 @@ impl PollWait {
     }
 }
 
-/// Queues the two entries of `req` on the wait queues `file`'s `->poll` names and returns
-/// `(mask, queued)`: the ready mask and how many queues got an entry, or `-EINVAL` for more
-/// than two queues. From here on the entries may be woken, which calls
-/// [`crate::request::Request::poll_wake`] with `req`.
+/// The wait-queue entries of a poll request: the first embedded, the second allocated (by the
+/// shim's queue callback) only for a file with two queues.
+///
+/// # Invariants
+///
+/// `second` is null or points to an entry allocated by `aiopoll_poll_queue_proc()` for this
+/// object, freed only on drop; `queued` is the number of entries that were queued (0 to 2),
+/// the second only if `second` is set.
+pub(crate) struct PollWaits {
+    first: PollWait,
+    second: Atomic<*mut RawPWait>,
+    queued: Atomic<u32>,
+}
+
+impl PollWaits {
+    /// Entries on no queue.
+    pub(crate) fn new() -> Self {
+        // INVARIANT: nothing allocated, nothing queued.
+        Self {
+            first: PollWait::new(),
+            second: Atomic::new(core::ptr::null_mut()),
+            queued: Atomic::new(0),
+        }
+    }
+
+    /// How many entries were queued by the arming (read after it handed the request over).
+    pub(crate) fn count(&self) -> u32 {
+        self.queued.load(Relaxed)
+    }
+
+    /// The entries that were queued (some may have left their queue since).
+    pub(crate) fn queued(&self) -> impl Iterator<Item = &PollWait> {
+        let second = self.second.load(Relaxed);
+        // SAFETY: By the type invariant a non-null `second` is an entry of ours that lives
+        // until we are dropped; `PollWait` is a transparent wrapper of `RawPWait`.
+        let second = (!second.is_null()).then(|| unsafe { &*second.cast::<PollWait>() });
+        Iterator::chain(core::iter::once(&self.first), second).take(self.count() as usize)
+    }
+}
+
+impl Drop for PollWaits {
+    fn drop(&mut self) {
+        let second = self.second.load(Relaxed);
+        if !second.is_null() {
+            // SAFETY: By the type invariant the entry was allocated by the shim for us; the
+            // owner is being dropped, so the entry is on no queue any more (see `poll_arm`).
+            unsafe { shim::aiopoll_pwait_free(second) };
+        }
+    }
+}
+
+/// Queues the entries of `req` on the wait queues `file`'s `->poll` names, and returns the
+/// ready mask, or with it the error that stopped the arming: `EINVAL` for more than two queues,
+/// `ENOMEM`. From here on the queued entries may be woken, which calls
+/// [`crate::request::Request::poll_wake`] with `req`; `pw.count()` tells how many there are.
 ///
 /// # Safety
 ///
-/// `pw` must be entries that live inside `*req` and are on no queue, and `*req` must stay
-/// alive (the caller keeps a reference for this) until every queued entry has been taken off
-/// its queue again (under its queue's lock, or by POLLFREE).
+/// `pw` must live inside `*req`, and be armed at most once; `*req` must stay alive (the caller
+/// keeps a reference for this) until every queued entry has been taken off its queue again
+/// (under its queue's lock, or by POLLFREE).
 pub(crate) unsafe fn poll_arm(
     req: &Arc<crate::request::Request>,
     file: &File,
     events: u32,
-    pw: [&PollWait; 2],
-) -> (u32, i32) {
+    pw: &PollWaits,
+) -> (u32, Result) {
     let owner = Arc::as_ptr(req);
-    pw[0].init(owner);
-    pw[1].init(owner);
+    pw.first.init(owner);
     let mut queued: c_int = 0;
-    // SAFETY: The entries are initialised and live in `req`, which the caller keeps alive while
-    // they are queued; `file` is valid.
+    let mut error: c_int = 0;
+    // SAFETY: The first entry is initialised and lives in `req`, which the caller keeps alive
+    // while the entries are queued; `second` is ours to fill; `file` is valid.
     let mask = unsafe {
         shim::aiopoll_poll_arm(
             file.as_ptr(),
             events,
-            pw[0].0.get(),
-            pw[1].0.get(),
+            pw.first.0.get(),
+            pw.second.as_ptr(),
             &mut queued,
+            &mut error,
         )
     };
-    (mask, queued)
+    // INVARIANT: the shim queued `queued` entries, the second only after storing it.
+    pw.queued.store(queued.clamp(0, 2) as u32, Relaxed);
+    (mask, to_result(error))
 }
 
 /// The ready mask of `file` for `events`, without queueing anything.
