@@ -11,7 +11,11 @@
 #
 # Knobs: RUNS (5), BENCH_EVENTS (events per throughput measurement, 100000; the latency tests
 # make BENCH_EVENTS / 5 round trips and the cancel test BENCH_EVENTS / 2 cancels),
-# BENCH_N (1,64,1024,5000), BENCH_BATCH (pipes written per round, 32), BENCH_PROFILE (1).
+# BENCH_N (1,64,1024,5000), BENCH_BATCH (pipes written per round, 32), BENCH_PROFILE (1),
+# BENCH_ICOUNT (0; 1 runs the guest with QEMU's -icount shift=0,sleep=off: guest time is the
+# count of instructions executed, one per nanosecond, so the figures no longer depend on the
+# host's load or TCG's drift and repeat from run to run, at the price of measuring
+# instructions rather than cycles: caches, TLB misses and lock contention cost nothing there).
 # Every measurement is a fixed amount of work, so there is no BENCH_SECONDS here.
 #
 # Writes to build/bench/: poll.raw (the program's lines), poll.csv, poll.txt (the tables),
@@ -23,6 +27,12 @@ EVENTS=${BENCH_EVENTS:-100000}
 NS=${BENCH_N:-1,64,1024,5000}
 BATCH=${BENCH_BATCH:-32}
 PROFILE=${BENCH_PROFILE:-1}
+ICOUNT=${BENCH_ICOUNT:-0}
+case "$ICOUNT" in
+0) ;;
+1) export AIOPOLL_QEMU_ARGS="${AIOPOLL_QEMU_ARGS:-} -icount shift=0,sleep=off" ;;
+*) die "BENCH_ICOUNT must be 0 or 1" ;;
+esac
 out=$AIOPOLL_TOP/build/bench
 mkdir -p "$out"
 host_install gcc libc6-dev make binutils libaio-dev liburing-dev rsync python3 gnuplot-nox
@@ -56,12 +66,13 @@ raw=$out/poll.raw
 # What the memory and profile figures can rest on in this kernel.
 cfg=$(grep -hE '^(# )?CONFIG_(SLUB_DEBUG|PERF_EVENTS|KALLSYMS)[ =]' "$kdir/.config" | sed 's/^# //' |
 	tr '\n' ' ')
-log "poll benchmark: $RUNS runs, $EVENTS events, N=$NS, batch $BATCH (a long run under TCG)"
+clock=$([ "$ICOUNT" = 1 ] && echo "icount: instructions as time" || echo "TCG wall time")
+log "poll benchmark: $RUNS runs, $EVENTS events, N=$NS, batch $BATCH, $clock (a long run)"
 # The TSC as clock source: the default under TCG ticks in jiffies, too coarse for latencies.
 export AIOPOLL_APPEND="${AIOPOLL_APPEND:-} clocksource=tsc tsc=reliable"
 "$AIOPOLL_TOP/scripts/vm.sh" --payload "$payload" --kernel "$kdir" --timeout 14400 \
 	--log "$out/poll-kernel.log" --out "$raw.all" -- "
-echo '# perf kernel $(basename "$kdir"): $cfg'
+echo '# perf kernel $(basename "$kdir"): $cfg; clock: $clock'
 poll_bench -r $RUNS -e $EVENTS -n $NS -b $BATCH all || exit 1
 $profile_cmds
 "
