@@ -54,7 +54,11 @@ use kernel::{
         file::LocalFile,
         File, //
     },
-    list::List,
+    interrupt::LocalInterruptDisabled,
+    list::{
+        List,
+        ListArc, //
+    },
     mm::Mm,
     new_mutex,
     new_spinlock_irq, //
@@ -66,8 +70,10 @@ use kernel::{
         aref::ARef,
         atomic::{
             ordering::{
+                Acquire,
                 Full,
-                Relaxed, //
+                Relaxed,
+                Release, //
             },
             Atomic, //
         },
@@ -111,6 +117,9 @@ pub(crate) struct Ring {
     nr: NonZeroU32,
     /// What the context counts against the module-wide limit.
     reserved_events: u64,
+    /// `Inner::tail`, published (release) after the events before it were written, for the
+    /// readers of the ring, which need no lock to see how far it is filled.
+    tail: Atomic<u32>,
 }
 
 impl Ring {
@@ -171,6 +180,8 @@ impl Inner {
         let tail = tail.wrapping_add(1) % ring.nr;
         self.tail = tail;
         ring.mem.write_u32(RING_TAIL, tail);
+        // For the lock-free readers of the kernel side: the event before the tail.
+        ring.tail.store(tail, Release);
         self.completed += 1;
         self.total_completed += 1;
         self.refill(ring);
@@ -225,7 +236,9 @@ pub(crate) struct Context {
     /// Polled reads and writes (`RWF_HIPRI`) issued and not yet completed: they complete
     /// only when someone polls the device for them (`iopoll_once`).
     #[pin]
-    pub(crate) iopoll: SpinLockIrq<List<Request>>,
+    iopoll: SpinLockIrq<List<Request>>,
+    /// How many requests `iopoll` holds, changed under its lock, read without it.
+    iopoll_len: Atomic<u32>,
     /// Woken on every posted event: waiters of GETEVENTS (plain sleeping tasks only, so it
     /// may be woken inside another wake-up).
     #[pin]
@@ -387,6 +400,7 @@ impl Context {
                 }),
                 active <- new_spinlock_irq!(List::new(), "Context::active"),
                 iopoll <- new_spinlock_irq!(List::new(), "Context::iopoll"),
+                iopoll_len: Atomic::new(0),
                 poll_counts: Arc::new(
                     PollCounts {
                         polls_on_contexts: Atomic::new(0),
@@ -564,6 +578,7 @@ impl Context {
             mem,
             nr,
             reserved_events: need,
+            tail: Atomic::new(0),
         };
         if let Err(e) = arg.write(&args) {
             TOTAL_EVENTS.fetch_sub(need, Relaxed);
@@ -745,12 +760,38 @@ impl Context {
         Ok(())
     }
 
-    /// Posts `event` in the ring (fs/aio's `aio_complete()`); callable from any context.
-    pub(crate) fn post(&self, event: &IoEvent) {
+    /// Runs `f` on the state under `inner`, taken without touching the interrupt state when
+    /// `irq` proves them disabled already.
+    fn with_inner<R>(
+        &self,
+        irq: Option<&LocalInterruptDisabled>,
+        f: impl FnOnce(&mut Inner) -> R,
+    ) -> R {
+        match irq {
+            Some(irq) => f(&mut self.inner.lock_with(irq)),
+            None => f(&mut self.inner.lock()),
+        }
+    }
+
+    /// Runs `f` on the `active` list if its lock can be taken at once (as `with_inner`).
+    pub(crate) fn try_with_active<R>(
+        &self,
+        irq: Option<&LocalInterruptDisabled>,
+        f: impl FnOnce(&mut List<Request>) -> R,
+    ) -> Option<R> {
+        match irq {
+            Some(irq) => self.active.try_lock_with(irq).map(|mut a| f(&mut a)),
+            None => self.active.try_lock().map(|mut a| f(&mut a)),
+        }
+    }
+
+    /// Posts `event` in the ring (fs/aio's `aio_complete()`); callable from any context, with
+    /// `irq` when interrupts are known to be off.
+    pub(crate) fn post(&self, event: &IoEvent, irq: Option<&LocalInterruptDisabled>) {
         let Some(ring) = self.ring.as_ref() else {
             return;
         };
-        self.inner.lock().post(ring, event);
+        self.with_inner(irq, |inner| inner.post(ring, event));
         sys::wake_after_post(&self.wait, &self.pollers);
     }
 
@@ -771,27 +812,62 @@ impl Context {
         true
     }
 
+    /// Puts a polled read or write on the `iopoll` list.
+    pub(crate) fn iopoll_push(&self, listed: ListArc<Request>) {
+        let mut iopoll = self.iopoll.lock();
+        iopoll.push_back(listed);
+        // Under the lock, so the count follows the list; relaxed, as the readers only need
+        // some recent value (a waiter is woken through `wait` after a push).
+        self.iopoll_len.fetch_add(1, Relaxed);
+    }
+
+    /// Takes `req`, a polled read or write of this context, off the `iopoll` list, if it is
+    /// there.
+    pub(crate) fn iopoll_remove(&self, req: &Request) -> Option<ListArc<Request>> {
+        let mut iopoll = self.iopoll.lock();
+        // SAFETY: A read or write (the only kind given here) only ever goes on its own
+        // context's `iopoll` list.
+        let listed = unsafe { iopoll.remove(req) };
+        if listed.is_some() {
+            self.iopoll_len.fetch_sub(1, Relaxed);
+        }
+        listed
+    }
+
+    /// Whether polled I/O is pending (a snapshot, without the lock).
+    fn has_iopoll(&self) -> bool {
+        self.iopoll_len.load(Relaxed) != 0
+    }
+
     /// Posts an extra event of a multishot request, which needs a free slot of its own;
     /// returns false, posting nothing, when the ring has none.
-    pub(crate) fn post_more(&self, data: u64, obj: u64, res: i64) -> bool {
+    pub(crate) fn post_more(
+        &self,
+        data: u64,
+        obj: u64,
+        res: i64,
+        irq: Option<&LocalInterruptDisabled>,
+    ) -> bool {
         let Some(ring) = self.ring.as_ref() else {
             return false;
         };
-        let mut inner = self.inner.lock();
-        if !inner.reserve(ring) {
+        let event = IoEvent {
+            data,
+            obj,
+            res,
+            res2: uapi::POLL_MORE,
+        };
+        // Reserved and posted in one section: the slot is taken and filled at once.
+        let posted = self.with_inner(irq, |inner| {
+            let reserved = inner.reserve(ring);
+            if reserved {
+                inner.post(ring, &event);
+            }
+            reserved
+        });
+        if !posted {
             return false;
         }
-        // Reserved and posted in one section: the slot is taken and filled at once.
-        inner.post(
-            ring,
-            &IoEvent {
-                data,
-                obj,
-                res,
-                res2: uapi::POLL_MORE,
-            },
-        );
-        drop(inner);
         sys::wake_after_post(&self.wait, &self.pollers);
         true
     }
@@ -800,7 +876,8 @@ impl Context {
     /// `aio_read_events_ring()`).
     fn read_ring(&self, ring: &Ring, events: UserAddr, nr: i64) -> Result<i64> {
         let _guard = self.ring_lock.lock();
-        let tail = self.inner.lock().tail;
+        // Acquire: the events up to the tail are visible (see `Inner::post`).
+        let tail = ring.tail.load(Acquire);
         let mut head = ring.user_head();
         let mut got: i64 = 0;
         while got < nr && head != tail {
@@ -869,7 +946,7 @@ impl Context {
         };
         // With polled I/O pending, every call polls the device at least once, so a call that
         // does not wait (min_nr 0 or a zero timeout) is how a ring reaper drives polling.
-        if !self.iopoll.lock().is_empty() {
+        if self.has_iopoll() {
             self.iopoll_once();
         }
         let events = UserAddr::new(args.events);
@@ -887,7 +964,7 @@ impl Context {
             if got >= args.min_nr || remaining == Some(0) {
                 return Ok(got as isize);
             }
-            if !self.iopoll.lock().is_empty() {
+            if self.has_iopoll() {
                 // Polled I/O pending: spin on the device instead of sleeping (its completions
                 // come from our polling), until min_nr, the deadline, or a signal.
                 if kernel::current!().signal_pending() {
@@ -900,8 +977,10 @@ impl Context {
             // Wakes up for new events, and for polled I/O submitted meanwhile (which only a
             // reaper completes: see `submit_one`).
             let end = self.wait.wait_interruptible(remaining, || {
-                let tail = self.inner.lock().tail;
-                ring.user_head() != tail || !self.iopoll.lock().is_empty()
+                // No lock: `wait_interruptible` orders these loads after the waiter is on the
+                // queue, and a poster's or submitter's `wake_after_post`/`wake_all` orders its
+                // change before its look at the queue (a full barrier on each side).
+                ring.user_head() != ring.tail.load(Acquire) || self.has_iopoll()
             });
             match end {
                 WaitEnd::Done => {}

@@ -33,6 +33,7 @@ use kernel::{
     cred::Credential,
     fs::File,
     impl_has_work,
+    interrupt::LocalInterruptDisabled,
     list::{
         AtomicTracker,
         List,
@@ -225,12 +226,22 @@ impl Request {
 
     /// Records the result of the operation and drops the completion role.
     fn complete(this: Arc<Self>, res: i64) {
+        Self::complete_in(this, res, None);
+    }
+
+    /// `complete`, with `irq` when interrupts are known to be off.
+    fn complete_in(this: Arc<Self>, res: i64, irq: Option<&LocalInterruptDisabled>) {
         this.res.store(res, Relaxed);
-        Self::put(this);
+        Self::put_in(this, irq);
     }
 
     /// Drops one role; the last one posts the event (fs/aio's `iocb_put()`).
     fn put(this: Arc<Self>) {
+        Self::put_in(this, None);
+    }
+
+    /// `put`, with `irq` when interrupts are known to be off.
+    fn put_in(this: Arc<Self>, irq: Option<&LocalInterruptDisabled>) {
         if this.refs.dec_and_test() {
             let event = IoEvent {
                 data: this.data,
@@ -238,7 +249,7 @@ impl Request {
                 res: this.res.load(Relaxed),
                 res2: 0,
             };
-            this.ctx.post(&event);
+            this.ctx.post(&event, irq);
             if let Some(eventfd) = &this.eventfd {
                 eventfd.signal();
             }
@@ -260,7 +271,7 @@ unsafe impl RwOwner for Request {
         // On the context's list before it is issued, so a completion always finds it there to
         // take it off; and only now, with the kiocb ready for a poller.
         let listed = ListArc::<Self>::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
-        this.ctx.iopoll.lock().push_back(listed);
+        this.ctx.iopoll_push(listed);
         Ok(())
     }
 
@@ -289,10 +300,7 @@ impl WorkItem for Request {
 impl Request {
     /// Takes a polled read or write off the context's `iopoll` list, if it is there.
     fn unlist_iopoll(&self) -> Option<ListArc<Self>> {
-        let mut iopoll = self.ctx.iopoll.lock();
-        // SAFETY: A read or write (the only kind this is called for, from `rw_done`) only ever
-        // goes on its own context's `iopoll` list.
-        unsafe { iopoll.remove(self) }
+        self.ctx.iopoll_remove(self)
     }
 
     /// Polls the device for this polled read or write (see `Context::iopoll_once`).
@@ -389,13 +397,13 @@ impl Request {
     fn arm_poll(this: &Arc<Self>) -> Result {
         let file = this.file.as_ref().ok_or(EBADF)?;
         let (events, multishot) = this.poll_args();
+        let waits = this.poll_waits().ok_or(EINVAL)?;
         let listed = ListArc::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
         this.self_ref.set(this.clone()).map_err(|_| EINVAL)?;
         this.pstate.store(pstate::SCHED, Relaxed);
         // SAFETY: The entries live in `this`, which is armed once, and `self_ref` (set above)
         // keeps it alive until whoever takes it has taken every entry off its queue
         // (`poll_unqueue`) or POLLFREE detached it.
-        let waits = this.poll_waits().ok_or(EINVAL)?;
         let (mask, armed) = unsafe { sys::poll_arm(this, file, events, waits) };
         let queued = waits.count();
         let mask = mask & events;
@@ -510,33 +518,41 @@ impl Request {
             && this.poll_waits().is_some_and(|w| w.count() == 1)
             && !sys::in_own_wakeup()
         {
-            if let Some(mut active) = this.ctx.active.try_lock() {
+            let done = sys::with_irqs_off(|irq| {
                 // From here the context's pollers are woken from a work item: their callbacks
                 // must not run under the lock of the queue being woken.
                 let _inline = sys::InlineCompletion::enter();
-                if !this.self_ref.is_set() {
-                    return true;
-                }
                 // The whole key, not just the events asked for: fs/aio's aio_poll_wake() reports
                 // mangle_poll(key) too, and programs written for it see the same masks.
                 let res = i64::from(sys::mangle_poll(mask));
-                if multishot && this.ctx.post_more(this.data, this.obj, res) {
-                    return true;
+                let taken = this.ctx.try_with_active(irq, |active| {
+                    if !this.self_ref.is_set()
+                        || (multishot && this.ctx.post_more(this.data, this.obj, res, irq))
+                    {
+                        return None;
+                    }
+                    entry.remove();
+                    Some((this.self_ref.take(), this.unlist(active)))
+                });
+                let Some(taken) = taken else {
+                    // `active` is busy: defer to the work.
+                    return false;
+                };
+                if let Some((completion, listed)) = taken {
+                    if let Some(completion) = completion {
+                        let res = if multishot {
+                            // No room in the ring for another event: end with one that says so.
+                            i64::from(EOVERFLOW.to_errno())
+                        } else {
+                            res
+                        };
+                        Self::complete_in(completion, res, irq);
+                    }
+                    drop(listed);
                 }
-                entry.remove();
-                let completion = this.self_ref.take();
-                let listed = this.unlist(&mut active);
-                drop(active);
-                if let Some(completion) = completion {
-                    let res = if multishot {
-                        // No room in the ring for another event: end with one that says so.
-                        i64::from(EOVERFLOW.to_errno())
-                    } else {
-                        res
-                    };
-                    Self::complete(completion, res);
-                }
-                drop(listed);
+                true
+            });
+            if done {
                 return true;
             }
         }
@@ -563,7 +579,7 @@ impl Request {
             };
             let res = i64::from(sys::mangle_poll(mask));
             let stay = !cancelled
-                && (mask == 0 || (multishot && this.ctx.post_more(this.data, this.obj, res)));
+                && (mask == 0 || (multishot && this.ctx.post_more(this.data, this.obj, res, None)));
             if stay {
                 // Stop, unless a wake-up came meanwhile: then poll again.
                 let old = this.pstate_update(|s| {

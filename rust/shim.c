@@ -425,6 +425,11 @@ bool aiopoll_in_own_wakeup(void)
 	return this_cpu_read(aiopoll_wake_depth) > 0;
 }
 
+bool aiopoll_irqs_disabled(void)
+{
+	return irqs_disabled();
+}
+
 
 /*
  * The queue that poll(), epoll and other contexts' poll requests of a context's file wait

@@ -23,6 +23,7 @@ use kernel::{
         to_result, //
     },
     fs::File,
+    interrupt::LocalInterruptDisabled,
     prelude::*,
     sync::{
         aref::ARef,
@@ -162,6 +163,7 @@ mod shim {
         );
         pub(super) fn aiopoll_wake_all(wq: *mut wait_queue_head);
         pub(super) fn aiopoll_in_own_wakeup() -> bool;
+        pub(super) fn aiopoll_irqs_disabled() -> bool;
         pub(super) fn aiopoll_wake_section_enter();
         pub(super) fn aiopoll_wake_section_exit();
         pub(super) fn aiopoll_pollq_init(
@@ -1285,6 +1287,22 @@ impl<T: Tracked> Drop for TrackedRef<T> {
             // The last access to the owner (see `Tracker`).
             tracker.idle.complete_all();
         }
+    }
+}
+
+/// Calls `f` with the proof that interrupts are disabled on this CPU, when they are, else with
+/// `None`. Wake-up callbacks run under their queue's lock, which nearly every waker takes with
+/// `spin_lock_irqsave()` (not on PREEMPT_RT): there the `SpinLockIrq`s of the callback can be
+/// taken with `lock_with()`, without disabling interrupts again.
+pub(crate) fn with_irqs_off<R>(f: impl FnOnce(Option<&LocalInterruptDisabled>) -> R) -> R {
+    // SAFETY: No preconditions.
+    if unsafe { shim::aiopoll_irqs_disabled() } {
+        // SAFETY: Interrupts are disabled now, and stay so while `f` runs: the only sections
+        // it can enter (aiopoll's locks and wake-ups) restore the interrupt state they found.
+        let irq = unsafe { LocalInterruptDisabled::assume_disabled() };
+        f(Some(irq))
+    } else {
+        f(None)
     }
 }
 
