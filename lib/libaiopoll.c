@@ -8,13 +8,16 @@
  * process-wide registry before touching the ring, so an unknown or destroyed context gives
  * -EINVAL as fs/aio's system calls do (rather than a fault), and a forked child, which does
  * not inherit the ring mapping, sees its parent's contexts as unknown (-EINVAL), as with
- * fs/aio, whose contexts belong to the mm that made them.
+ * fs/aio, whose contexts belong to the mm that made them. The lookup takes no lock and
+ * writes nothing shared: only io_setup(), io_destroy() and fork() serialise, on a mutex
+ * (the registry, below, argues why a lookup racing with them stays correct).
  *
  * Built twice from this file: as libaiopoll.a, and (LIBAIOPOLL_SHARED) as libaiopoll.so and
  * the libaio.so.1 drop-in, with libaio's symbol versions (libaio.map).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -70,126 +73,290 @@ _Static_assert(sizeof(struct aiopoll_ring) == AIOPOLL_RING_HEADER_LENGTH, "ring 
 #define EXPORT __attribute__((visibility("default")))
 
 /*
- * The registry: ring address -> fd and mapping size, an open-addressing hash table with
- * linear probing. reg_lock protects every field below; lookups take it shared, io_setup()
- * and io_destroy() exclusively.
+ * The registry: ring address -> fd, an open-addressing hash table with linear probing that
+ * every call searches without a lock and without an atomic read-modify-write.
+ *
+ * Writers (io_setup(), io_destroy(), the fork handlers) are serialised by reg_mutex. They
+ * publish the table through reg_table with a release store; a reader loads it with acquire
+ * and then sees a fully initialised table. A slot is a small seqlock: a writer makes seq
+ * odd, changes ring, fd and gen, and makes seq even again; a reader that finds its ring
+ * re-reads seq after fd and gen and accepts them only if seq was even and unchanged, so it
+ * never pairs one context's address with another's fd.
+ *
+ * A slot goes from free to live (io_setup), from live to deleted (io_destroy), from
+ * deleted to live again, and from deleted to free only when it ends its probe chain (the
+ * next slot is free). Live entries never move. So every slot from a live context's home
+ * slot to its own stays in use for as long as the context lives, and a lookup of a context
+ * that lives throughout it finds it, whatever the writers do to other slots meanwhile. A
+ * lookup that does not find ctx (a free slot, every slot probed, or ctx's slot changing
+ * under it) ran at a moment when ctx was not registered: before its io_setup() or after
+ * its io_destroy() began. Either answer is one the call could have got, had it run alone
+ * at some moment within its own duration; and a lookup ends after at most cap slots.
+ *
+ * The table grows (doubles) when half of it would be live; the old table is then frozen as
+ * it was at that moment, which is still a true state of the registry for a reader that
+ * loaded it before, and it is kept on the new table's retired list rather than freed, as
+ * such a reader may still be reading it. With geometric growth the retired tables take
+ * less memory than the current one. Only a forked child, single-threaded, frees them.
+ *
+ * What a lock-free lookup cannot give (nor could the lock it replaces, which was dropped
+ * before the system call): a call that runs while another thread destroys the same context
+ * (a bug of the program, as it is on fs/aio) may hold the fd after io_destroy() closed it.
+ * Its system call then fails with EBADF, or, if the fd number was opened again meanwhile,
+ * reaches that file: an error (ENOTTY) from a file that is not /dev/aiopoll, as aiopoll's
+ * ioctl numbers are its own, or a context set up meanwhile, as a stale context id may reach
+ * a new context on fs/aio when its ring address is reused. When the call fails, ctx_gone()
+ * looks ctx up again, and if it was destroyed (or destroyed and set up again: gen differs)
+ * the call gives fs/aio's answer for a destroyed context instead of the stray errno. Such a
+ * call may also read the ring (the zero-timeout shortcut, aiopoll_reap()) after it was
+ * unmapped and fault, as libaio on fs/aio faults on a destroyed context every time. Calls
+ * on other contexts are never affected: their slots do not change.
  */
-struct reg_ent {
-	struct aiopoll_ring *ring;	/* NULL: free slot */
-	int fd;
-	size_t size;
+#define SLOT_FREE	((uintptr_t)0)	/* ends a probe */
+#define SLOT_DELETED	((uintptr_t)1)	/* a destroyed context's: probes go on past it */
+
+struct reg_slot {
+	_Atomic unsigned int seq;	/* odd while a writer changes the slot */
+	_Atomic int fd;
+	_Atomic uintptr_t ring;		/* the ring's address, SLOT_FREE or SLOT_DELETED */
+	_Atomic unsigned long gen;	/* which io_setup() registered it */
+	size_t size;			/* the mapping's length; writers only */
 };
 
-static pthread_rwlock_t reg_lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct reg_ent *reg_tab;
-static size_t reg_cap;		/* 0 or a power of two */
-static size_t reg_cnt;
+struct reg_table {
+	size_t cap;			/* a power of two; never changes */
+	size_t live;			/* writers only */
+	struct reg_table *retired;	/* the table this one replaced, still readable */
+	struct reg_slot slot[];
+};
+
+static pthread_mutex_t reg_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct reg_table *_Atomic reg_table;
+static unsigned long reg_gen;	/* writers only */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static size_t reg_hash(const void *ring)
+static size_t reg_hash(uintptr_t ring)
 {
-	return (size_t)(((uintptr_t)ring >> 12) * 0x9e3779b97f4a7c15ull);
-}
-
-/* The slot of ring, or of the free slot where it would go. Caller holds reg_lock. */
-static struct reg_ent *reg_slot(const void *ring)
-{
-	size_t i = reg_hash(ring) & (reg_cap - 1);
-
-	while (reg_tab[i].ring && reg_tab[i].ring != ring)
-		i = (i + 1) & (reg_cap - 1);
-	return &reg_tab[i];
-}
-
-/* Inserts an entry, growing the table at half load. Caller holds reg_lock exclusively. */
-static int reg_insert(struct aiopoll_ring *ring, int fd, size_t size)
-{
-	if ((reg_cnt + 1) * 2 > reg_cap) {
-		size_t old_cap = reg_cap, ncap = reg_cap ? reg_cap * 2 : 16, i;
-		struct reg_ent *old = reg_tab, *tab = calloc(ncap, sizeof(*tab));
-
-		if (!tab)
-			return -ENOMEM;
-		reg_tab = tab;
-		reg_cap = ncap;
-		for (i = 0; i < old_cap; i++)
-			if (old[i].ring)
-				*reg_slot(old[i].ring) = old[i];
-		free(old);
-	}
-	*reg_slot(ring) = (struct reg_ent){ .ring = ring, .fd = fd, .size = size };
-	reg_cnt++;
-	return 0;
-}
-
-/* Removes the entry of ring into *out; false if there is none. Caller holds reg_lock excl. */
-static int reg_remove(const void *ring, struct reg_ent *out)
-{
-	struct reg_ent *e;
-	size_t i, j;
-
-	if (!reg_cap || !ring)
-		return 0;
-	e = reg_slot(ring);
-	if (!e->ring)
-		return 0;
-	*out = *e;
-	/* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
-	i = (size_t)(e - reg_tab);
-	for (j = (i + 1) & (reg_cap - 1); reg_tab[j].ring; j = (j + 1) & (reg_cap - 1)) {
-		size_t home = reg_hash(reg_tab[j].ring) & (reg_cap - 1);
-
-		/* Entry j may move into hole i unless its home lies cyclically in (i, j]. */
-		if (((j - home) & (reg_cap - 1)) >= ((j - i) & (reg_cap - 1))) {
-			reg_tab[i] = reg_tab[j];
-			i = j;
-		}
-	}
-	reg_tab[i].ring = NULL;
-	reg_cnt--;
-	return 1;
-}
-
-/* The fd of a live context, or -EINVAL. */
-static int ctx_fd(io_context_t ctx)
-{
-	int fd = -EINVAL;
-
-	if (!ctx)
-		return -EINVAL;
-	pthread_rwlock_rdlock(&reg_lock);
-	if (reg_cap) {
-		struct reg_ent *e = reg_slot(ctx);
-
-		if (e->ring)
-			fd = e->fd;
-	}
-	pthread_rwlock_unlock(&reg_lock);
-	return fd;
+	return (size_t)((ring >> 12) * 0x9e3779b97f4a7c15ull);
 }
 
 /*
- * In a forked child: the rings were not inherited (the module maps them VM_DONTCOPY), so
- * forget every context and close the inherited fds, which also keeps the child from holding
- * its parent's contexts open. Runs single-threaded in the child; the lock may have been held
- * by another thread of the parent at fork time, so it is reinitialised, not taken.
+ * The fd of a live context and, in *gen, the io_setup() that made it; or -EINVAL. See
+ * above: readers take no lock and write nothing.
  */
+static int ctx_lookup(io_context_t ctx, unsigned long *gen)
+{
+	struct reg_table *t = atomic_load_explicit(&reg_table, memory_order_acquire);
+	uintptr_t key = (uintptr_t)ctx;
+	size_t i, n, mask;
+
+	if (!t || key <= SLOT_DELETED)
+		return -EINVAL;
+	mask = t->cap - 1;
+	for (i = reg_hash(key) & mask, n = 0; n < t->cap; i = (i + 1) & mask, n++) {
+		struct reg_slot *s = &t->slot[i];
+		uintptr_t ring = atomic_load_explicit(&s->ring, memory_order_relaxed);
+		unsigned int seq;
+		int fd;
+
+		if (ring == SLOT_FREE)
+			break;
+		if (ring != key)
+			continue;
+		/* Pairs with the release of seq + 2 in slot_set(). */
+		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		ring = atomic_load_explicit(&s->ring, memory_order_relaxed);
+		fd = atomic_load_explicit(&s->fd, memory_order_relaxed);
+		*gen = atomic_load_explicit(&s->gen, memory_order_relaxed);
+		/* Orders the reads above before the re-read of seq. */
+		atomic_thread_fence(memory_order_acquire);
+		if ((seq & 1) || ring != key ||
+		    atomic_load_explicit(&s->seq, memory_order_relaxed) != seq)
+			break;	/* being set up or destroyed right now */
+		return fd;
+	}
+	return -EINVAL;
+}
+
+/*
+ * After a system call on ctx's fd failed: whether ctx was destroyed, or destroyed and set
+ * up again, since ctx_lookup() gave gen, and the failure may be that of a closed or reused
+ * fd. The fence pairs with the one in ctx_release(): a reader whose system call saw the fd
+ * closed then sees the slot changed.
+ */
+static int ctx_gone(io_context_t ctx, unsigned long gen)
+{
+	unsigned long now;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	return ctx_lookup(ctx, &now) < 0 || now != gen;
+}
+
+/* Sets a slot that readers may be reading, as a seqlock writer. Caller holds reg_mutex. */
+static void slot_set(struct reg_slot *s, uintptr_t ring, int fd, unsigned long gen)
+{
+	unsigned int seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+
+	atomic_store_explicit(&s->seq, seq + 1, memory_order_relaxed);
+	/* Orders the odd seq before the fields, for a reader that sees a new field. */
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&s->fd, fd, memory_order_relaxed);
+	atomic_store_explicit(&s->gen, gen, memory_order_relaxed);
+	atomic_store_explicit(&s->ring, ring, memory_order_relaxed);
+	atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+}
+
+static uintptr_t slot_ring(const struct reg_slot *s)
+{
+	return atomic_load_explicit(&s->ring, memory_order_relaxed);
+}
+
+/*
+ * The slot of ring in t, or else the first deleted or free slot of its probe chain, where
+ * it would go. Caller holds reg_mutex; t has a free slot or a deleted one.
+ */
+static struct reg_slot *reg_slot(struct reg_table *t, uintptr_t ring)
+{
+	struct reg_slot *reuse = NULL;
+	size_t i, n, mask = t->cap - 1;
+
+	for (i = reg_hash(ring) & mask, n = 0; n < t->cap; i = (i + 1) & mask, n++) {
+		uintptr_t r = slot_ring(&t->slot[i]);
+
+		if (r == ring)
+			return &t->slot[i];
+		if (r == SLOT_DELETED && !reuse)
+			reuse = &t->slot[i];
+		if (r == SLOT_FREE)
+			return reuse ? reuse : &t->slot[i];
+	}
+	return reuse;
+}
+
+/*
+ * A table of twice the capacity with the live entries of the current one, published; the
+ * old one is retired, not freed (see above). Caller holds reg_mutex.
+ */
+static struct reg_table *reg_grow(struct reg_table *old)
+{
+	size_t cap = old ? old->cap * 2 : 16, i;
+	struct reg_table *t = calloc(1, sizeof(*t) + cap * sizeof(t->slot[0]));
+
+	if (!t)
+		return NULL;
+	t->cap = cap;
+	t->retired = old;
+	for (i = 0; old && i < old->cap; i++) {
+		struct reg_slot *from = &old->slot[i], *to;
+
+		if (slot_ring(from) <= SLOT_DELETED)
+			continue;
+		to = reg_slot(t, slot_ring(from));
+		to->size = from->size;
+		slot_set(to, slot_ring(from), atomic_load_explicit(&from->fd, memory_order_relaxed),
+			 atomic_load_explicit(&from->gen, memory_order_relaxed));
+		t->live++;
+	}
+	/* Pairs with the acquire in ctx_lookup(): the slots are written before t is seen. */
+	atomic_store_explicit(&reg_table, t, memory_order_release);
+	return t;
+}
+
+/* Registers a context, growing the table at half load. Caller holds reg_mutex. */
+static int reg_insert(struct aiopoll_ring *ring, int fd, size_t size)
+{
+	struct reg_table *t = atomic_load_explicit(&reg_table, memory_order_relaxed);
+	struct reg_slot *s;
+
+	if (!t || (t->live + 1) * 2 > t->cap) {
+		t = reg_grow(t);
+		if (!t)
+			return -ENOMEM;
+	}
+	s = reg_slot(t, (uintptr_t)ring);
+	/*
+	 * A ring still registered at this address was unmapped behind the library's back: its
+	 * entry is replaced, as before, and its fd left to the program.
+	 */
+	if (slot_ring(s) <= SLOT_DELETED)
+		t->live++;
+	s->size = size;
+	slot_set(s, (uintptr_t)ring, fd, ++reg_gen);
+	return 0;
+}
+
+/*
+ * Unregisters ctx, giving its fd and mapping length; false if it is not registered. Caller
+ * holds reg_mutex.
+ */
+static int reg_remove(io_context_t ctx, int *fd, size_t *size)
+{
+	struct reg_table *t = atomic_load_explicit(&reg_table, memory_order_relaxed);
+	uintptr_t key = (uintptr_t)ctx;
+	struct reg_slot *s;
+	size_t i, mask;
+
+	if (!t || key <= SLOT_DELETED)
+		return 0;
+	s = reg_slot(t, key);
+	if (!s || slot_ring(s) != key)
+		return 0;
+	*fd = atomic_load_explicit(&s->fd, memory_order_relaxed);
+	*size = s->size;
+	slot_set(s, SLOT_DELETED, -1, 0);
+	t->live--;
+	/*
+	 * A deleted slot followed by a free one lies on no live context's probe chain (every
+	 * slot of such a chain is in use up to the context's own), so it may be free again, and
+	 * then so may the deleted slots before it. This keeps misses short.
+	 */
+	mask = t->cap - 1;
+	i = (size_t)(s - t->slot);
+	if (slot_ring(&t->slot[(i + 1) & mask]) != SLOT_FREE)
+		return 1;
+	while (slot_ring(&t->slot[i]) == SLOT_DELETED) {
+		slot_set(&t->slot[i], SLOT_FREE, -1, 0);
+		i = (i - 1) & mask;
+	}
+	return 1;
+}
+
+/*
+ * fork() waits for a writer to finish, so that the child sees a whole table. In the child,
+ * single-threaded: the rings were not inherited (the module maps them VM_DONTCOPY), so it
+ * forgets every context and closes the inherited fds, which also keeps it from holding its
+ * parent's contexts open; with no other thread, no reader can be in a table, and every
+ * table, retired ones included, is freed.
+ */
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&reg_mutex);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&reg_mutex);
+}
+
 static void atfork_child(void)
 {
+	struct reg_table *t = atomic_load_explicit(&reg_table, memory_order_relaxed), *next;
 	size_t i;
 
-	for (i = 0; i < reg_cap; i++)
-		if (reg_tab[i].ring)
-			close(reg_tab[i].fd);
-	free(reg_tab);
-	reg_tab = NULL;
-	reg_cap = reg_cnt = 0;
-	pthread_rwlock_init(&reg_lock, NULL);
+	for (i = 0; t && i < t->cap; i++)
+		if (slot_ring(&t->slot[i]) > SLOT_DELETED)
+			close(atomic_load_explicit(&t->slot[i].fd, memory_order_relaxed));
+	atomic_store_explicit(&reg_table, NULL, memory_order_relaxed);
+	for (; t; t = next) {
+		next = t->retired;
+		free(t);
+	}
+	pthread_mutex_unlock(&reg_mutex);
 }
 
 static void atfork_register(void)
 {
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 /* The kernel's timespec (64-bit fields on every ABI). */
@@ -239,20 +406,25 @@ static int check_readable(const void *src, size_t n)
 /* Removes a context from the registry, unmaps its ring and closes its fd. */
 static int ctx_release(io_context_t ctx)
 {
-	struct reg_ent e;
-	int found;
+	size_t size;
+	int fd, found;
 
-	pthread_rwlock_wrlock(&reg_lock);
-	found = reg_remove(ctx, &e);
-	pthread_rwlock_unlock(&reg_lock);
+	pthread_mutex_lock(&reg_mutex);
+	found = reg_remove(ctx, &fd, &size);
+	pthread_mutex_unlock(&reg_mutex);
 	if (!found)
 		return -EINVAL;
-	munmap(e.ring, e.size);
+	/*
+	 * The slot's change is seen before the ring goes and the fd closes: a reader whose
+	 * system call finds the fd closed, then looks again (ctx_gone()), finds ctx gone.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	munmap(ctx, size);
 	/*
 	 * The last close of the context cancels what can be cancelled and waits for the rest,
 	 * before close() returns: io_destroy()'s guarantee that no request is left running.
 	 */
-	close(e.fd);
+	close(fd);
 	return 0;
 }
 
@@ -295,9 +467,9 @@ EXPORT int io_setup(int maxevents, io_context_t *ctxp)
 		ret = -errno;
 		goto err_close;
 	}
-	pthread_rwlock_wrlock(&reg_lock);
+	pthread_mutex_lock(&reg_mutex);
 	ret = reg_insert(ring, fd, s.ring_size);
-	pthread_rwlock_unlock(&reg_lock);
+	pthread_mutex_unlock(&reg_mutex);
 	if (ret) {
 		munmap(ring, s.ring_size);
 		goto err_close;
@@ -316,16 +488,30 @@ EXPORT int io_destroy(io_context_t ctx)
 	return ctx_release(ctx);
 }
 
-/* An ioctl on the context's fd: its result, or a negative errno. */
+/* What the calls below answer for something that is not, or is no longer, a context. */
+#define CTX_UNKNOWN INT_MIN
+
+/*
+ * An ioctl on the fd that ctx_lookup() gave for ctx: its result, a negative errno, or
+ * CTX_UNKNOWN when it failed because ctx was destroyed meanwhile (see ctx_gone()).
+ */
+static int ctx_call(io_context_t ctx, int fd, unsigned long gen, unsigned long cmd, void *arg)
+{
+	int ret = ioctl(fd, cmd, arg);
+
+	if (ret >= 0)
+		return ret;
+	ret = -errno;
+	return ctx_gone(ctx, gen) ? CTX_UNKNOWN : ret;
+}
+
+/* ctx_call() after the lookup; CTX_UNKNOWN for something that is not a context. */
 static int ctx_ioctl(io_context_t ctx, unsigned long cmd, void *arg)
 {
-	int fd = ctx_fd(ctx);
-	int ret;
+	unsigned long gen;
+	int fd = ctx_lookup(ctx, &gen);
 
-	if (fd < 0)
-		return fd;
-	ret = ioctl(fd, cmd, arg);
-	return ret < 0 ? -errno : ret;
+	return fd < 0 ? CTX_UNKNOWN : ctx_call(ctx, fd, gen, cmd, arg);
 }
 
 /*
@@ -356,44 +542,18 @@ static int getevents_bad_ctx(const struct timespec *timeout, const sigset_t *sig
 EXPORT int io_submit(io_context_t ctx, long nr, struct iocb *ios[])
 {
 	struct aiopoll_submit s = { .nr = nr, .iocbpp = (uintptr_t)ios };
+	int ret = ctx_ioctl(ctx, AIOPOLL_IOC_SUBMIT, &s);
 
-	return ctx_ioctl(ctx, AIOPOLL_IOC_SUBMIT, &s);
+	return ret == CTX_UNKNOWN ? -EINVAL : ret;
 }
 
 DEFAULT_SYMVER(io_cancel, LIBAIO_0.4);
 EXPORT int V(io_cancel)(io_context_t ctx, struct iocb *iocb, struct io_event *evt)
 {
 	struct aiopoll_cancel c = { .iocb = (uintptr_t)iocb, .result = (uintptr_t)evt };
-	int fd = ctx_fd(ctx), ret;
+	int ret = ctx_ioctl(ctx, AIOPOLL_IOC_CANCEL, &c);
 
-	if (fd < 0)
-		return cancel_bad_ctx(iocb);
-	ret = ioctl(fd, AIOPOLL_IOC_CANCEL, &c);
-	return ret < 0 ? -errno : ret;
-}
-
-/* io_getevents() and io_pgetevents() after the context lookup. */
-static int getevents(int fd, long min_nr, long nr, struct io_event *events,
-		     const struct timespec *timeout, const sigset_t *sigmask)
-{
-	struct __kernel_timespec kts;
-	struct aiopoll_getevents g = {
-		.min_nr = min_nr,
-		.nr = nr,
-		.events = (uintptr_t)events,
-	};
-	int ret;
-
-	if (timeout) {
-		to_kts(&kts, timeout);
-		g.timeout = (uintptr_t)&kts;
-	}
-	if (sigmask) {
-		g.sigmask = (uintptr_t)sigmask;
-		g.sigsetsize = _NSIG / 8;	/* the kernel's sigset_t, as libaio passes it */
-	}
-	ret = ioctl(fd, AIOPOLL_IOC_GETEVENTS, &g);
-	return ret < 0 ? -errno : ret;
+	return ret == CTX_UNKNOWN ? cancel_bad_ctx(iocb) : ret;
 }
 
 /*
@@ -412,29 +572,46 @@ static int ring_empty_now(io_context_t ctx, const struct timespec *timeout)
 	       __atomic_load_n(&ring->tail, __ATOMIC_RELAXED);
 }
 
-DEFAULT_SYMVER(io_getevents, LIBAIO_0.4);
-EXPORT int V(io_getevents)(io_context_t ctx, long min_nr, long nr, struct io_event *events,
-			struct timespec *timeout)
+/* io_getevents() and io_pgetevents(). */
+static int getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
+		     const struct timespec *timeout, const sigset_t *sigmask)
 {
-	int fd = ctx_fd(ctx);
-
-	if (fd < 0)
-		return getevents_bad_ctx(timeout, NULL);
-	if (ring_empty_now(ctx, timeout))
-		return 0;
-	return getevents(fd, min_nr, nr, events, timeout, NULL);
-}
-
-EXPORT int io_pgetevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
-			 struct timespec *timeout, sigset_t *sigmask)
-{
-	int fd = ctx_fd(ctx);
+	struct __kernel_timespec kts;
+	struct aiopoll_getevents g = {
+		.min_nr = min_nr,
+		.nr = nr,
+		.events = (uintptr_t)events,
+	};
+	unsigned long gen;
+	int fd = ctx_lookup(ctx, &gen), ret;
 
 	if (fd < 0)
 		return getevents_bad_ctx(timeout, sigmask);
 	if (ring_empty_now(ctx, timeout))
 		return 0;
-	return getevents(fd, min_nr, nr, events, timeout, sigmask);
+	if (timeout) {
+		to_kts(&kts, timeout);
+		g.timeout = (uintptr_t)&kts;
+	}
+	if (sigmask) {
+		g.sigmask = (uintptr_t)sigmask;
+		g.sigsetsize = _NSIG / 8;	/* the kernel's sigset_t, as libaio passes it */
+	}
+	ret = ctx_call(ctx, fd, gen, AIOPOLL_IOC_GETEVENTS, &g);
+	return ret == CTX_UNKNOWN ? getevents_bad_ctx(timeout, sigmask) : ret;
+}
+
+DEFAULT_SYMVER(io_getevents, LIBAIO_0.4);
+EXPORT int V(io_getevents)(io_context_t ctx, long min_nr, long nr, struct io_event *events,
+			struct timespec *timeout)
+{
+	return getevents(ctx, min_nr, nr, events, timeout, NULL);
+}
+
+EXPORT int io_pgetevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
+			 struct timespec *timeout, sigset_t *sigmask)
+{
+	return getevents(ctx, min_nr, nr, events, timeout, sigmask);
 }
 
 EXPORT int io_queue_init(int maxevents, io_context_t *ctxp)
@@ -522,13 +699,16 @@ EXPORT int aiopoll_version(struct aiopoll_lib_version *v)
 
 EXPORT int aiopoll_ctx_fd(io_context_t ctx)
 {
-	return ctx_fd(ctx);
+	unsigned long gen;
+
+	return ctx_lookup(ctx, &gen);
 }
 
 EXPORT int aiopoll_reap(io_context_t ctx, long nr, struct io_event *events)
 {
 	struct aiopoll_ring *ring = (struct aiopoll_ring *)ctx;
-	int fd = ctx_fd(ctx);
+	unsigned long gen;
+	int fd = ctx_lookup(ctx, &gen);
 	unsigned int head, tail, n, ring_nr;
 
 	if (fd < 0)

@@ -24,7 +24,7 @@ same() {	# same <reference> <other> <description>
 	fi
 }
 
-for p in diff_basic diff_poll diff_signal diff_limits diff_badargs; do
+for p in diff_basic diff_poll diff_signal diff_limits diff_badargs diff_stress; do
 	echo "$maxnr" > /proc/sys/fs/aio-max-nr
 	"$d/$p.libaio" > $out/$p.fsaio 2> $out/$p.fsaio.err
 	rc=$?
