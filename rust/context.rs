@@ -120,6 +120,13 @@ pub(crate) struct Ring {
     /// `Inner::tail`, published (release) after the events before it were written, for the
     /// readers of the ring, which need no lock to see how far it is filled.
     tail: Atomic<u32>,
+    /// Free slots (fs/aio's `reqs_available`): `nr - 1` minus requests in flight minus events
+    /// posted and not yet credited back (`Inner::completed`). Taken without a lock by
+    /// submissions; credited back under `inner` (consumed events) or by a failed submission.
+    /// A plain counter: only its value matters, and atomic read-modify-writes of one
+    /// location are totally ordered, so the sum above stays `nr - 1` and the ring can never
+    /// hold more events than it has slots.
+    free: Atomic<u32>,
 }
 
 impl Ring {
@@ -132,21 +139,33 @@ impl Ring {
     fn user_head(&self) -> u32 {
         self.mem.read_u32(RING_HEAD) % self.nr
     }
+
+    /// Takes a free slot, without a lock; false if none is free.
+    fn try_take(&self) -> bool {
+        let mut free = self.free.load(Relaxed);
+        loop {
+            if free == 0 {
+                return false;
+            }
+            match self.free.cmpxchg(free, free - 1, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => free = now,
+            }
+        }
+    }
+
+    /// Gives back `n` slots.
+    fn give_back(&self, n: u32) {
+        self.free.fetch_add(n, Relaxed);
+    }
 }
 
 /// The state of a context that completions may change, under `Context::inner`.
 struct Inner {
-    /// Set by `release`: no new requests.
-    dead: bool,
-    /// Set when the process that created the context has exited: its polls were cancelled
-    /// and no new requests are accepted (fs/aio kills such a context).
-    orphaned: bool,
     /// The next slot to fill: the trusted copy of `aiopoll_ring.tail`.
     tail: u32,
-    /// Slots that are taken: requests in flight plus events not yet credited back after user
-    /// space consumed them. Never more than `nr - 1`, so the ring cannot overflow.
-    reserved: u32,
-    /// Events posted but not yet credited back to `reserved` (fs/aio's `completed_events`).
+    /// Events posted but not yet credited back to `Ring::free` (fs/aio's
+    /// `completed_events`).
     completed: u32,
     /// Events posted since the context was created (for fdinfo).
     total_completed: u64,
@@ -156,18 +175,14 @@ struct Inner {
 }
 
 impl Inner {
-    /// Takes a ring slot, crediting back what user space consumed if the ring looks full;
-    /// false when `nr - 1` slots stay taken (so the ring cannot overflow).
+    /// Takes a ring slot, crediting back what user space consumed if none is free; false
+    /// when `nr - 1` slots stay taken (so the ring cannot overflow).
     fn reserve(&mut self, ring: &Ring) -> bool {
-        let max = ring.nr.get() - 1;
-        if self.reserved >= max {
-            self.refill(ring);
-            if self.reserved >= max {
-                return false;
-            }
+        if ring.try_take() {
+            return true;
         }
-        self.reserved += 1;
-        true
+        self.refill(ring);
+        ring.try_take()
     }
 
     /// Writes `event` in the ring and publishes it (fs/aio's `aio_complete()`).
@@ -196,7 +211,7 @@ impl Inner {
         if self.completed > in_ring {
             let consumed = self.completed - in_ring;
             self.completed -= consumed;
-            self.reserved = self.reserved.saturating_sub(consumed);
+            ring.give_back(consumed);
         }
     }
 }
@@ -250,6 +265,12 @@ pub(crate) struct Context {
     pollers: PollQueue,
     /// Polls among contexts that involve this one (see [`PollOfContext`]).
     poll_counts: Arc<PollCounts>,
+    /// No new requests: set by `release`, or when the process that created the context has
+    /// exited (its polls are cancelled then, as fs/aio kills such a context). Set once and
+    /// read without a lock by submissions: a submission holds the file, so `release` cannot
+    /// run under it, and the owner watch fires only once no thread of the owner is left to
+    /// submit, so the flag orders nothing else.
+    closed: Atomic<bool>,
 }
 
 /// How many poll requests link a context to other contexts (see [`PollOfContext`]). Kept out
@@ -343,7 +364,7 @@ impl OwnerExit for Context {
     /// a fixed file): cancelling is what breaks such reference cycles once the process is
     /// gone. (The `ELOOP` rule of [`PollOfContext`] refuses the cycles among contexts up front.)
     fn owner_exited(&self) {
-        self.inner.lock().orphaned = true;
+        self.closed.store(true, Release);
         self.cancel_polls();
     }
 }
@@ -351,7 +372,7 @@ impl OwnerExit for Context {
 /// A ring slot, and a reference to the context, taken for a request being built; both are
 /// given back on drop unless a request took them over.
 struct Slot<'a> {
-    ctx: ArcBorrow<'a, Context>,
+    ring: &'a Ring,
     track: Option<TrackedRef<Context>>,
 }
 
@@ -365,9 +386,7 @@ impl Slot<'_> {
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         if let Some(track) = self.track.take() {
-            let mut inner = self.ctx.inner.lock();
-            inner.reserved = inner.reserved.saturating_sub(1);
-            drop(inner);
+            self.ring.give_back(1);
             drop(track);
         }
     }
@@ -389,10 +408,7 @@ impl Context {
                 setup_lock <- new_mutex!(()),
                 ring_lock <- new_mutex!(()),
                 inner <- new_spinlock_irq!(Inner {
-                    dead: false,
-                    orphaned: false,
                     tail: 0,
-                    reserved: 0,
                     completed: 0,
                     total_completed: 0,
                     maps: 0,
@@ -410,6 +426,7 @@ impl Context {
                 )?,
                 wait <- WaitQueue::new(c_str!("aiopoll_ctx_wait"), static_lock_class!()),
                 pollers <- PollQueue::new(c_str!("aiopoll_ctx_pollers"), static_lock_class!()),
+                closed: Atomic::new(false),
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -432,7 +449,7 @@ impl Context {
     /// what the context reserved. The file's reference is dropped by the caller.
     pub(crate) fn release(self: Arc<Self>) {
         self.owner_watch.stop();
-        self.inner.lock().dead = true;
+        self.closed.store(true, Release);
         // Cancel every armed poll request, as fs/aio's free_ioctx_users() does.
         self.cancel_polls();
         // Polled I/O completes only when polled for: poll until none is left.
@@ -579,6 +596,7 @@ impl Context {
             nr,
             reserved_events: need,
             tail: Atomic::new(0),
+            free: Atomic::new(nr.get() - 1),
         };
         if let Err(e) = arg.write(&args) {
             TOTAL_EVENTS.fetch_sub(need, Relaxed);
@@ -593,17 +611,16 @@ impl Context {
 
     /// Takes a ring slot for a new request, or fails with `EAGAIN` when `nr - 1` are taken
     /// even after crediting what user space consumed.
-    fn take_slot<'a>(self: ArcBorrow<'a, Self>, ring: &Ring) -> Result<Slot<'a>> {
-        let mut inner = self.inner.lock();
-        if inner.dead || inner.orphaned {
+    fn take_slot<'a>(self: ArcBorrow<'a, Self>, ring: &'a Ring) -> Result<Slot<'a>> {
+        if self.closed.load(Acquire) {
             return Err(EINVAL);
         }
-        if !inner.reserve(ring) {
+        // The lock only when no slot is free: crediting back consumed events needs it.
+        if !ring.try_take() && !self.inner.lock().reserve(ring) {
             return Err(EAGAIN);
         }
-        drop(inner);
         Ok(Slot {
-            ctx: self,
+            ring,
             track: Some(TrackedRef::new(self)),
         })
     }
@@ -619,9 +636,18 @@ impl Context {
         let compat = sys::in_compat_syscall();
         let mut done = 0;
         let mut err = Ok(());
-        let mut ptrs = [0u64; SUBMIT_BATCH];
+        // A single iocb (a latency-bound loop re-arming one poll) needs no batch buffer to
+        // clear.
+        let mut one = [0u64; 1];
+        let mut batch;
+        let ptrs: &mut [u64] = if nr <= 1 {
+            &mut one
+        } else {
+            batch = [0u64; SUBMIT_BATCH];
+            &mut batch
+        };
         while done < nr && err.is_ok() {
-            let n = (nr - done).min(SUBMIT_BATCH);
+            let n = (nr - done).min(ptrs.len());
             let (read, read_err) = read_iocb_ptrs(iocbpp, done, &mut ptrs[..n], compat);
             for &ptr in &ptrs[..read] {
                 err = self.submit_one(ring, UserAddr::new(ptr));
@@ -732,10 +758,7 @@ impl Context {
         // The slot and the context reference now belong to the request: its event, or its
         // failure below, returns the slot.
         let ctx = slot.into_request_ref().ok_or(EINVAL)?;
-        let give_back = || {
-            let mut inner = self.inner.lock();
-            inner.reserved = inner.reserved.saturating_sub(1);
-        };
+        let give_back = || ring.give_back(1);
         // fs/aio fails an allocation with EAGAIN.
         let hipri = rw.is_some_and(|args| args.hipri);
         let req = Request::new(
@@ -932,9 +955,10 @@ impl Context {
         }
         let ring = self.ring()?;
         // A relative timeout; waits are in jiffies, rounded up, so never shorter than asked.
-        let start = Instant::<Monotonic>::now();
-        let left = |start: &Instant<Monotonic>| {
-            timeout.map(|ns| {
+        // The clock is read only when there is a timeout.
+        let start = timeout.map(|ns| (ns, Instant::<Monotonic>::now()));
+        let left = |start: &Option<(i64, Instant<Monotonic>)>| {
+            start.as_ref().map(|(ns, start)| {
                 let ns = ns.saturating_sub(start.elapsed().as_nanos());
                 if ns <= 0 {
                     0
@@ -1092,9 +1116,9 @@ impl Context {
     pub(crate) fn show_fdinfo(self: ArcBorrow<'_, Self>, m: &SeqFile) {
         seq_print!(m, "aiopoll-abi:\t{}.{}\n", uapi::ABI_MAJOR, uapi::ABI_MINOR);
         seq_print!(m, "ctx-id:\t{}\n", self.id);
-        let (nr, size) = match self.ring.as_ref() {
-            Some(r) => (r.nr.get(), r.mem.size()),
-            None => (0, 0),
+        let (nr, size, free) = match self.ring.as_ref() {
+            Some(r) => (r.nr.get(), r.mem.size(), r.free.load(Relaxed)),
+            None => (0, 0, 0),
         };
         let inner = self.inner.lock();
         seq_print!(m, "ring-entries:\t{}\n", nr);
@@ -1103,7 +1127,9 @@ impl Context {
         seq_print!(
             m,
             "in-flight:\t{}\n",
-            inner.reserved.saturating_sub(inner.completed)
+            nr.saturating_sub(1)
+                .saturating_sub(free)
+                .saturating_sub(inner.completed)
         );
         seq_print!(m, "completed:\t{}\n", inner.total_completed);
     }
