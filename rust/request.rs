@@ -64,7 +64,7 @@ use kernel::{
     },
 };
 
-/// What a request does.
+/// What a request does, as the submission parsed it.
 pub(crate) enum Op {
     /// `IOCB_CMD_PREAD`, `PWRITE`, `PREADV`, `PWRITEV`; what to do is given to
     /// [`Request::issue`] and not kept (the kiocb holds it).
@@ -82,20 +82,35 @@ pub(crate) enum Op {
     Poll { events: u32, multishot: bool },
 }
 
-/// What a request keeps for its kind of operation: one of the kiocb and the wait entries,
-/// never both, so that a request is sized for the larger of them, not for their sum.
-enum OpPart {
+/// What a request keeps for its kind of operation: the kiocb of a read or write, the wait
+/// entries and arguments of a poll, the credentials of an fsync. One of them, never several, so
+/// that a request is sized for the largest (64 bytes: the kiocb and its owner, or the two
+/// entries), not for their sum.
+enum Part {
     Rw(RwIo),
-    Poll(PollWaits),
-    None,
+    Fsync {
+        datasync: bool,
+        creds: ARef<Credential>,
+    },
+    Noop,
+    Poll {
+        waits: PollWaits,
+        events: u32,
+        multishot: bool,
+    },
 }
 
-impl OpPart {
-    fn new(op: &Op) -> Self {
+impl Part {
+    fn new(op: Op) -> Self {
         match op {
             Op::Rw => Self::Rw(RwIo::new()),
-            Op::Poll { .. } => Self::Poll(PollWaits::new()),
-            Op::Fsync { .. } | Op::Noop => Self::None,
+            Op::Fsync { datasync, creds } => Self::Fsync { datasync, creds },
+            Op::Noop => Self::Noop,
+            Op::Poll { events, multishot } => Self::Poll {
+                waits: PollWaits::new(),
+                events,
+                multishot,
+            },
         }
     }
 }
@@ -128,18 +143,18 @@ pub(crate) struct Request {
     pub(crate) obj: u64,
     /// `io_event.res` (`res2` is always 0). Written by the completion before it drops its
     /// role, read by whoever drops the last role: `refs` orders the two (release/acquire), so
-    /// relaxed accesses suffice.
-    res: Atomic<i64>,
+    /// relaxed accesses suffice. 32 bits hold every result: a read or write moves at most
+    /// `MAX_RW_COUNT` (`INT_MAX & PAGE_MASK`) bytes, the rest are errnos or poll masks.
+    res: Atomic<i32>,
     /// Signalled once when the event is posted (`IOCB_FLAG_RESFD`).
     eventfd: Option<EventFd>,
     /// The file the request operates on (`None` for `NOOP`).
     file: Option<ARef<File>>,
     /// `POLL` of a context's file: the link it counts, given back when the request is
-    /// dropped (with its reference to the file).
-    poll_of_context: Option<PollOfContext>,
-    op: Op,
-    /// The kiocb of a read or write, or the wait entries of a poll.
-    part: OpPart,
+    /// dropped (with its reference to the file). Rare, so kept out of line.
+    poll_of_context: Option<KBox<PollOfContext>>,
+    /// The operation, with what it keeps.
+    part: Part,
     /// The work item of `FSYNC`/`FDSYNC`, and of `POLL` completions that cannot happen in
     /// the waker's context.
     #[pin]
@@ -182,6 +197,9 @@ impl Request {
         op: Op,
         poll_of_context: Option<PollOfContext>,
     ) -> Result<Arc<Self>> {
+        let poll_of_context = poll_of_context
+            .map(|p| KBox::new(p, GFP_KERNEL_ACCOUNT))
+            .transpose()?;
         Arc::pin_init(
             pin_init!(Self {
                 ctx,
@@ -192,8 +210,7 @@ impl Request {
                 eventfd,
                 file,
                 poll_of_context,
-                part: OpPart::new(&op),
-                op,
+                part: Part::new(op),
                 work <- new_work!("Request::work"),
                 pstate: Atomic::new(0),
                 self_ref: ArcSlot::new(),
@@ -209,16 +226,16 @@ impl Request {
     /// and no event will be posted; on success the completion role is handed to whatever
     /// finishes the operation, and the caller's submission role is dropped.
     pub(crate) fn issue(this: Arc<Self>, rw: Option<&RwArgs>) -> Result {
-        match &this.op {
-            Op::Rw => {
+        match &this.part {
+            Part::Rw(_) => {
                 let file = this.file.as_ref().ok_or(EBADF)?;
                 sys::rw_submit(&this, file, rw.ok_or(EINVAL)?)?;
             }
-            Op::Fsync { .. } => {
+            Part::Fsync { .. } => {
                 sys::workqueue()?.enqueue(this.clone()).map_err(|_| EBUSY)?;
             }
-            Op::Noop => Self::complete(this.clone(), 0),
-            Op::Poll { .. } => Self::arm_poll(&this)?,
+            Part::Noop => Self::complete(this.clone(), 0),
+            Part::Poll { .. } => Self::arm_poll(&this)?,
         }
         Self::put(this);
         Ok(())
@@ -231,7 +248,9 @@ impl Request {
 
     /// `complete`, with `irq` when interrupts are known to be off.
     fn complete_in(this: Arc<Self>, res: i64, irq: Option<&LocalInterruptDisabled>) {
-        this.res.store(res, Relaxed);
+        // Cannot saturate (see `res`); the clamp only keeps a misbehaving driver's value sane.
+        this.res
+            .store(res.clamp(i32::MIN.into(), i32::MAX.into()) as i32, Relaxed);
         Self::put_in(this, irq);
     }
 
@@ -246,7 +265,7 @@ impl Request {
             let event = IoEvent {
                 data: this.data,
                 obj: this.obj,
-                res: this.res.load(Relaxed),
+                res: this.res.load(Relaxed).into(),
                 res2: 0,
             };
             this.ctx.post(&event, irq);
@@ -262,7 +281,7 @@ impl Request {
 unsafe impl RwOwner for Request {
     fn rw_io(&self) -> Option<&RwIo> {
         match &self.part {
-            OpPart::Rw(io) => Some(io),
+            Part::Rw(io) => Some(io),
             _ => None,
         }
     }
@@ -286,11 +305,13 @@ impl WorkItem for Request {
     type Pointer = Arc<Request>;
 
     fn run(this: Arc<Request>) {
-        if let Op::Poll { .. } = this.op {
+        if let Part::Poll { .. } = this.part {
             return Self::poll_work(&this);
         }
-        let res = match (&this.op, &this.file) {
-            (Op::Fsync { datasync, creds }, Some(file)) => sys::fsync_as(file, creds, *datasync),
+        let res = match (&this.part, &this.file) {
+            (Part::Fsync { datasync, creds }, Some(file)) => {
+                sys::fsync_as(file, creds, *datasync)
+            }
             _ => i64::from(EINVAL.to_errno()),
         };
         Self::complete(this, res);
@@ -329,15 +350,17 @@ impl Request {
     /// The wait entries of a poll request.
     fn poll_waits(&self) -> Option<&PollWaits> {
         match &self.part {
-            OpPart::Poll(waits) => Some(waits),
+            Part::Poll { waits, .. } => Some(waits),
             _ => None,
         }
     }
 
     /// The events of a poll request, and whether it is multishot.
     fn poll_args(&self) -> (u32, bool) {
-        match self.op {
-            Op::Poll { events, multishot } => (events, multishot),
+        match self.part {
+            Part::Poll {
+                events, multishot, ..
+            } => (events, multishot),
             _ => (0, false),
         }
     }
@@ -404,8 +427,7 @@ impl Request {
         // SAFETY: The entries live in `this`, which is armed once, and `self_ref` (set above)
         // keeps it alive until whoever takes it has taken every entry off its queue
         // (`poll_unqueue`) or POLLFREE detached it.
-        let (mask, armed) = unsafe { sys::poll_arm(this, file, events, waits) };
-        let queued = waits.count();
+        let (mask, queued, armed) = unsafe { sys::poll_arm(this, file, events, waits) };
         let mask = mask & events;
         let mut active = this.ctx.active.lock();
         if armed.is_err() || queued == 0 || (mask != 0 && !multishot) {
@@ -515,7 +537,7 @@ impl Request {
         if mask != 0
             && this.eventfd.is_none()
             && this.pstate.load(Acquire) == 0
-            && this.poll_waits().is_some_and(|w| w.count() == 1)
+            && this.poll_waits().is_some_and(|w| !w.has_second())
             && !sys::in_own_wakeup()
         {
             let done = sys::with_irqs_off(|irq| {
@@ -613,3 +635,9 @@ impl Request {
         }
     }
 }
+
+// A request and the `Arc`'s count fit in kmalloc-192, as fs/aio's `aio_kiocb` cache (192-byte
+// objects): no more slab memory per armed poll than fs/aio. Lock debugging (`CONFIG_LOCKDEP`)
+// grows the work item, and so the request, on test kernels.
+#[cfg(not(CONFIG_LOCKDEP))]
+const _: () = assert!(core::mem::size_of::<Request>() <= 192 - 8);

@@ -640,26 +640,27 @@ pub(crate) struct RwArgs {
 #[repr(C)]
 struct RawRwIo {
     kiocb: bindings::kiocb,
-    owner: *const c_void,
+    /// Null until the I/O is issued, then the owner's reference leaked for the completion
+    /// (stored with release, so it also says "issued": see [`RwIo`]).
+    owner: Atomic<*mut c_void>,
 }
 
 /// A `struct kiocb` embedded in a request, for reads and writes issued to another file.
 ///
 /// # Invariants
 ///
-/// Once `issued` is true (release), the kiocb is initialised, prepared and checked, its file
-/// is the request's (alive as long as the owner), and it stays so until the owner is dropped.
-/// While the I/O is in flight, `owner` is a reference to the owner leaked from an `Arc`,
-/// which `rw_complete` takes back.
+/// Once `owner` is set (release; the I/O is *issued*), the kiocb is initialised, prepared and
+/// checked, its file is the request's (alive as long as the owner), and it stays so until the
+/// owner is dropped. While the I/O is in flight, `owner` is a reference to the owner leaked
+/// from an `Arc`, which `rw_complete` takes back. `owner` is set by [`rw_submit`] right before
+/// the I/O is issued, once: from then on pollers may use the kiocb ([`RwIo::iopoll`]); the
+/// release store and the pollers' acquire loads order the kiocb's initialisation before their
+/// use of it. (No separate flag: the request stays as small as a poll-sized object.)
 pub(crate) struct RwIo {
     io: Opaque<RawRwIo>,
-    /// Set by [`rw_submit`] right before the I/O is issued: from then on pollers may use the
-    /// kiocb ([`RwIo::iopoll`]). Release/acquire: orders the kiocb's initialisation before a
-    /// poller's use of it.
-    issued: Atomic<bool>,
 }
 
-// SAFETY: Before `issued`, only the submitter touches the kiocb (the owner is not reachable by
+// SAFETY: Before it is issued, only the submitter touches the kiocb (the owner is not reachable by
 // pollers or completions yet). Afterwards the kiocb belongs to the VFS and the driver, which
 // write it through C (inside `Opaque`), and the only Rust-side use is `iopoll`, which the
 // block layer allows from several tasks at once (see `aiopoll_kiocb_iopoll()`).
@@ -670,16 +671,22 @@ unsafe impl Sync for RwIo {}
 impl RwIo {
     /// An unused kiocb.
     pub(crate) fn new() -> Self {
-        // INVARIANT: not issued.
+        // INVARIANT: not issued (a zeroed `owner` is null).
         Self {
             io: Opaque::zeroed(),
-            issued: Atomic::new(false),
         }
+    }
+
+    /// The `owner` field.
+    fn owner(&self) -> &Atomic<*mut c_void> {
+        // SAFETY: `io` is valid memory for as long as `self`; `owner` is only ever accessed
+        // atomically, through this reference.
+        unsafe { &(*self.io.get()).owner }
     }
 
     /// Whether the I/O has been issued (pollers may use the kiocb).
     pub(crate) fn is_issued(&self) -> bool {
-        self.issued.load(Acquire)
+        !self.owner().load(Acquire).is_null()
     }
 
     /// Polls the device for this polled (`hipri`) I/O and others on the same queue; their
@@ -687,7 +694,7 @@ impl RwIo {
     /// issued yet (its kiocb is still being prepared), and whether something completed
     /// otherwise. Harmless after the I/O completed: the kiocb then names no bio.
     pub(crate) fn iopoll(&self) -> bool {
-        if !self.issued.load(Acquire) {
+        if !self.is_issued() {
             return false;
         }
         // SAFETY: By the type invariant the kiocb is issued, prepared and its file alive; the
@@ -742,8 +749,11 @@ unsafe extern "C" fn rw_complete<T: RwOwner>(kiocb: *mut bindings::kiocb, res: c
     // back its reference below.
     unsafe { shim::aiopoll_rw_end(kiocb) };
     // SAFETY: The kiocb is the first field of a `RawRwIo` (type invariant of `RwIo`), whose
-    // `owner` `rw_submit` set to a reference leaked from the `Arc<T>` for this call.
-    let owner = unsafe { Arc::from_raw((*kiocb.cast::<RawRwIo>()).owner.cast::<T>()) };
+    // `owner` `rw_submit` set to a reference leaked from the `Arc<T>` for this call (before
+    // issuing the I/O that ends here, so no ordering is needed to see it).
+    let owner = unsafe { (*kiocb.cast::<RawRwIo>()).owner.load(Relaxed) };
+    // SAFETY: As above: the leaked reference, taken back once.
+    let owner = unsafe { Arc::from_raw(owner.cast::<T>().cast_const()) };
     T::rw_done(owner, res as i64);
 }
 
@@ -757,7 +767,7 @@ pub(crate) fn rw_submit<T: RwOwner>(owner: &Arc<T>, file: &File, args: &RwArgs) 
 
     // By the `RwOwner` contract the `RwIo` lives inside the `T`, as long as `owner`.
     let io = owner.rw_io().ok_or(EINVAL)?;
-    if io.issued.load(Relaxed) {
+    if io.is_issued() {
         return Err(EBUSY);
     }
     let kiocb = io.kiocb();
@@ -822,12 +832,10 @@ pub(crate) fn rw_submit<T: RwOwner>(owner: &Arc<T>, file: &File, args: &RwArgs) 
         });
     if verify.is_ok() {
         // The completion's reference: given back by `rw_complete`.
-        let leaked = Arc::into_raw(owner.clone()).cast::<c_void>();
-        // SAFETY: The kiocb is not issued yet, so nothing else accesses `owner`.
-        // INVARIANT: `owner` holds the reference leaked for the completion.
-        unsafe { (*io.io.get()).owner = leaked };
-        // INVARIANT: the kiocb is prepared and checked; pollers may use it from here on.
-        io.issued.store(true, Release);
+        let leaked = Arc::into_raw(owner.clone()).cast::<c_void>().cast_mut();
+        // INVARIANT: `owner` holds the reference leaked for the completion, and the kiocb is
+        // prepared and checked: pollers may use it from here on.
+        io.owner().store(leaked, Release);
         // SAFETY: `kiocb` and `iter` are initialised and checked; the iovec array stays alive
         // until the call returns, which is as long as `->read_iter`/`->write_iter` use it.
         let ret = unsafe { shim::aiopoll_rw_issue(kiocb, iter.get(), args.write) };
@@ -1457,12 +1465,10 @@ impl PollWait {
 /// # Invariants
 ///
 /// `second` is null or points to an entry allocated by `aiopoll_poll_queue_proc()` for this
-/// object, freed only on drop; `queued` is the number of entries that were queued (0 to 2),
-/// the second only if `second` is set.
+/// object, freed only on drop; it is set only when a second entry was queued (after the first).
 pub(crate) struct PollWaits {
     first: PollWait,
     second: Atomic<*mut RawPWait>,
-    queued: Atomic<u32>,
 }
 
 impl PollWaits {
@@ -1472,22 +1478,23 @@ impl PollWaits {
         Self {
             first: PollWait::new(),
             second: Atomic::new(core::ptr::null_mut()),
-            queued: Atomic::new(0),
         }
     }
 
-    /// How many entries were queued by the arming (read after it handed the request over).
-    pub(crate) fn count(&self) -> u32 {
-        self.queued.load(Relaxed)
+    /// Whether the arming queued a second entry (read after it handed the request over): a
+    /// request on one queue only can be completed under that queue's lock alone.
+    pub(crate) fn has_second(&self) -> bool {
+        !self.second.load(Relaxed).is_null()
     }
 
-    /// The entries that were queued (some may have left their queue since).
+    /// The entries that may have been queued (some may never have been, or have left their
+    /// queue since: [`PollWait::lock`] finds no queue for those).
     pub(crate) fn queued(&self) -> impl Iterator<Item = &PollWait> {
         let second = self.second.load(Relaxed);
         // SAFETY: By the type invariant a non-null `second` is an entry of ours that lives
         // until we are dropped; `PollWait` is a transparent wrapper of `RawPWait`.
         let second = (!second.is_null()).then(|| unsafe { &*second.cast::<PollWait>() });
-        Iterator::chain(core::iter::once(&self.first), second).take(self.count() as usize)
+        Iterator::chain(core::iter::once(&self.first), second)
     }
 }
 
@@ -1503,9 +1510,9 @@ impl Drop for PollWaits {
 }
 
 /// Queues the entries of `req` on the wait queues `file`'s `->poll` names, and returns the
-/// ready mask, or with it the error that stopped the arming: `EINVAL` for more than two queues,
-/// `ENOMEM`. From here on the queued entries may be woken, which calls
-/// [`crate::request::Request::poll_wake`] with `req`; `pw.count()` tells how many there are.
+/// ready mask, how many entries were queued (0 to 2), and the error that stopped the arming:
+/// `EINVAL` for more than two queues, `ENOMEM`. From here on the queued entries may be woken,
+/// which calls [`crate::request::Request::poll_wake`] with `req`.
 ///
 /// # Safety
 ///
@@ -1517,7 +1524,7 @@ pub(crate) unsafe fn poll_arm(
     file: &File,
     events: u32,
     pw: &PollWaits,
-) -> (u32, Result) {
+) -> (u32, u32, Result) {
     let owner = Arc::as_ptr(req);
     pw.first.init(owner);
     let mut queued: c_int = 0;
@@ -1534,9 +1541,8 @@ pub(crate) unsafe fn poll_arm(
             &mut error,
         )
     };
-    // INVARIANT: the shim queued `queued` entries, the second only after storing it.
-    pw.queued.store(queued.clamp(0, 2) as u32, Relaxed);
-    (mask, to_result(error))
+    // INVARIANT: the shim stored `second` only for a second entry it queued.
+    (mask, queued.clamp(0, 2) as u32, to_result(error))
 }
 
 /// The ready mask of `file` for `events`, without queueing anything.
