@@ -27,6 +27,8 @@ EVENTS=${BENCH_EVENTS:-100000}
 NS=${BENCH_N:-1,64,1024,5000}
 BATCH=${BENCH_BATCH:-32}
 PROFILE=${BENCH_PROFILE:-1}
+# BENCH_CALLERS=1: the profiles also name who ends each IRQ-off section (kernel call chains).
+CALLERS=$([ "${BENCH_CALLERS:-0}" = 1 ] && echo 'PROF_CALLERS=1 ' || true)
 ICOUNT=${BENCH_ICOUNT:-0}
 case "$ICOUNT" in
 0) ;;
@@ -50,15 +52,15 @@ profile_cmds=''
 if [ "$PROFILE" = 1 ]; then
 	profile_cmds="
 for s in \$(poll_bench list | cut -d' ' -f1); do
-	poll_bench -b $BATCH -P tput \$s 1024 $EVENTS || exit 1
+	${CALLERS}poll_bench -b $BATCH -P tput \$s 1024 $EVENTS || exit 1
 done
 for t in lat lat1; do
 	for s in \$(poll_bench list | cut -d' ' -f1); do
-		poll_bench -P \$t \$s $((EVENTS / 5 + 1)) || exit 1
+		${CALLERS}poll_bench -P \$t \$s $((EVENTS / 5 + 1)) || exit 1
 	done
 done
 for s in \$(poll_bench list | grep -v 'no cancel' | cut -d' ' -f1); do
-	poll_bench -P cancel \$s $((EVENTS / 2 + 1)) || exit 1
+	${CALLERS}poll_bench -P cancel \$s $((EVENTS / 2 + 1)) || exit 1
 done"
 fi
 
