@@ -7,6 +7,7 @@
 #   make check          the whole test suite in the VM (STRESS=full for full stress counts)
 #   make userspace      libaiopoll (libaio API), the examples and the Rust crate, into build/
 #   make install PREFIX=/usr/local   install libaiopoll, its headers and the libaio.so.1 drop-in
+#                       (LIBDIR, INCLUDEDIR, DESTDIR; make uninstall, same variables)
 #   make fuzz SECONDS=N [SEED=S]     the ioctl fuzzer in the VM for N seconds
 #   make vm-run RUN='<cmd>' SHARE=/abs/dir   run your own command in the guest
 #   make bench          readiness-polling benchmark: aiopoll, fs/aio, io_uring, epoll (RUNS=5)
@@ -16,7 +17,13 @@
 
 # Passed to the scripts through the environment.
 export KDIR LLVM SHARE STRESS TIMEOUT TESTS RUNS BENCH_SECONDS
+# Installation layout: LIBDIR=/usr/lib/x86_64-linux-gnu for multiarch. DESTDIR is prepended
+# to every path at install time and appears in no installed file.
 PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+LIBMAKE = $(MAKE) -s -C lib O=$(CURDIR)/build PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) \
+	INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)
 
 # The command of vm-run, exactly as given: make must not expand the $ in it, nor must the
 # host shell; it reaches vm.sh through the environment.
@@ -25,7 +32,7 @@ export AIOPOLL_RUN
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: all module selftests userspace install run check fuzz vm-run kernel kernel-perf bench bench-iopoll fmt fmt-check lint \
+.PHONY: all module selftests userspace install uninstall run check fuzz vm-run kernel kernel-perf bench bench-iopoll fmt fmt-check lint \
 	clean help
 
 all: module selftests
@@ -40,7 +47,10 @@ userspace:
 	@$(SCRIPTS)/build.sh userspace
 
 install:
-	@$(MAKE) -s -C lib O=$(CURDIR)/build PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) install
+	@$(LIBMAKE) install
+
+uninstall:
+	@$(LIBMAKE) uninstall
 
 run:
 	@$(SCRIPTS)/run.sh
@@ -91,4 +101,4 @@ clean:
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
-	@echo "Other targets: module selftests userspace install fuzz kernel kernel-perf bench bench-iopoll fmt fmt-check lint clean"
+	@echo "Other targets: module selftests userspace install uninstall fuzz kernel kernel-perf bench bench-iopoll fmt fmt-check lint clean"
