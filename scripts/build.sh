@@ -7,7 +7,7 @@
 #   scripts/build.sh userspace   libaiopoll (build/lib, build/include), the libaio differential
 #                                tests (build/libaio-diff), the C examples and the poll
 #                                benchmark (build/bin, build/bench-bin) and the Rust crate's tests and examples
-#                                (build/crate)
+#                                (build/crate; AIOPOLL_CRATE=0 leaves the crate out)
 #   scripts/build.sh payload     module + selftests + user space staged in a new build/vm/payload.XXXXXX/
 #                                (scripts/vm.sh removes it after the run); prints its path.
 #                                Stages whatever of build/ exists (only aiopoll.ko is needed)
@@ -115,7 +115,9 @@ userspace() {
 	make -s -C "$AIOPOLL_TOP/examples" OUTPUT="$BUILD/bin" AIOPOLL_BUILD="$BUILD"
 	host_install liburing-dev
 	make -s -C "$AIOPOLL_TOP/bench" OUTPUT="$BUILD/bench-bin" AIOPOLL_BUILD="$BUILD"
-	if [ -x "$AIOPOLL_TOP/scripts/crate.sh" ]; then "$AIOPOLL_TOP/scripts/crate.sh" build "$BUILD/crate"; fi
+	if [ "${AIOPOLL_CRATE:-1}" != 0 ] && [ -x "$AIOPOLL_TOP/scripts/crate.sh" ]; then
+		"$AIOPOLL_TOP/scripts/crate.sh" build "$BUILD/crate"
+	fi
 }
 
 # stage_dyn DIR: what the guest needs to run the dynamically linked libaio test binaries:
