@@ -6,8 +6,9 @@
 #   make run            boot the test kernel, load aiopoll.ko and run the demo
 #   make check          the whole test suite in the VM (STRESS=full for full stress counts)
 #   make userspace      libaiopoll (libaio API), the examples and the Rust crate, into build/
-#   make install PREFIX=/usr/local   install libaiopoll, its headers and the libaio.so.1 drop-in
-#                       (LIBDIR, INCLUDEDIR, DESTDIR; make uninstall, same variables)
+#   make install PREFIX=/usr/local   install libaiopoll, its headers, the libaio.so.1 drop-in
+#                       and the man pages (LIBDIR, INCLUDEDIR, MANDIR, DESTDIR;
+#                       make uninstall with the same variables undoes it)
 #   make fuzz SECONDS=N [SEED=S]     the ioctl fuzzer in the VM for N seconds
 #   make vm-run RUN='<cmd>' SHARE=/abs/dir   run your own command in the guest
 #   make bench          readiness-polling benchmark: aiopoll, fs/aio, io_uring, epoll (RUNS=5)
@@ -22,6 +23,8 @@ export KDIR LLVM SHARE STRESS TIMEOUT TESTS RUNS BENCH_SECONDS
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+MANPAGES := $(wildcard man/man3/*.3 man/man4/*.4)
 LIBMAKE = $(MAKE) -s -C lib O=$(CURDIR)/build PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) \
 	INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)
 
@@ -48,9 +51,13 @@ userspace:
 
 install:
 	@$(LIBMAKE) install
+	@install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man4
+	@install -m 644 $(filter %.3,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man3/
+	@install -m 644 $(filter %.4,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man4/
 
 uninstall:
 	@$(LIBMAKE) uninstall
+	@rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/%,$(MANPAGES))
 
 run:
 	@$(SCRIPTS)/run.sh
