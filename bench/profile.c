@@ -21,6 +21,7 @@
 #include "poll_bench.h"
 
 #define MAXCPU 64
+#define PROF_CHAIN 6		/* kernel frames per sample with PROF_CALLERS */
 #define PROF_PAGES 1024		/* data pages per CPU: 4 MiB, about 170,000 samples */
 #define PROF_PERIOD_NS 250000	/* 4 kHz */
 #define TOP 30
@@ -103,6 +104,12 @@ int profile_start(void)
 	};
 	int cpu, n = ncpu();
 
+	if (getenv("PROF_CALLERS")) {
+		/* Kernel call chains, for the callers of the ends of IRQ-off sections. */
+		attr.sample_type |= PERF_SAMPLE_CALLCHAIN;
+		attr.exclude_callchain_user = 1;
+		attr.sample_max_stack = PROF_CHAIN;
+	}
 	page_size = sysconf(_SC_PAGESIZE);
 	for (prof_n = 0, cpu = 0; cpu < n; cpu++) {
 		struct ring *r = &prof[prof_n];
@@ -254,6 +261,68 @@ static void summary(const char *label, struct sym **top, long ntop, long kernel,
  * samples, user space and the kernel functions that took most, split into this process's
  * threads and other tasks (kworkers, softirq threads).
  */
+static int is_irq_end(const char *name)
+{
+	return !strncmp(name, "_raw_spin_unlock_irq", 20) || !strcmp(name, "finish_task_switch");
+}
+
+/* With PROF_CALLERS: samples at the end of an IRQ-off section, by (end, first caller). */
+static struct caller {
+	struct sym *end, *caller;
+	long n;
+} callers[256];
+static int ncallers;
+
+static void count_caller(struct sym *end, struct sym *syms, long nsyms, const char *chain,
+			 size_t len)
+{
+	uint64_t nr, ip;
+	struct sym *c = NULL;
+	size_t i;
+	int k;
+
+	if (len < 8)
+		return;
+	memcpy(&nr, chain, 8);
+	for (i = 0; i < nr && 8 + 8 * (i + 1) <= len; i++) {
+		memcpy(&ip, chain + 8 + 8 * i, 8);
+		if (ip >= (uint64_t)-4095)	/* PERF_CONTEXT_* markers */
+			continue;
+		c = lookup(syms, nsyms, ip);
+		if (c && c != end)
+			break;
+		c = NULL;
+	}
+	for (k = 0; k < ncallers; k++)
+		if (callers[k].end == end && callers[k].caller == c)
+			break;
+	if (k == ncallers) {
+		if (ncallers == 256)
+			return;
+		callers[ncallers++] = (struct caller){ end, c, 0 };
+	}
+	callers[k].n++;
+}
+
+static int by_n(const void *a, const void *b)
+{
+	const struct caller *x = a, *y = b;
+
+	return x->n < y->n ? 1 : x->n > y->n ? -1 : 0;
+}
+
+static void print_callers(const char *label, long busy)
+{
+	int k;
+
+	qsort(callers, ncallers, sizeof(callers[0]), by_n);
+	for (k = 0; k < ncallers && k < 30; k++)
+		printf("# profile %s: caller %5.1f%%  %s <- %s\n", label,
+		       busy ? 100.0 * callers[k].n / busy : 0, callers[k].end->name,
+		       callers[k].caller ? callers[k].caller->name : "?");
+	ncallers = 0;
+}
+
 void profile_stop(const char *label)
 {
 	long nsyms = 0, total = 0, idle = 0, user_self = 0, user_other = 0, unknown = 0, lost = 0;
@@ -277,7 +346,7 @@ void profile_stop(const char *label)
 		tail = r->meta->data_tail;
 		while (tail < head) {
 			struct perf_event_header h;
-			char rec[64];
+			char rec[64 + 8 * PROF_CHAIN];
 			size_t k;
 
 			for (k = 0; k < sizeof(h); k++)
@@ -316,6 +385,9 @@ void profile_stop(const char *label)
 					continue;
 				}
 				s = lookup(syms, nsyms, ip);
+				if (s && getenv("PROF_CALLERS") && is_irq_end(s->name))
+					count_caller(s, syms, nsyms, rec + sizeof(h) + 16,
+						     h.size - sizeof(h) - 16);
 				if (!s)
 					unknown++;
 				else if ((int)spid == pid)
@@ -353,6 +425,7 @@ void profile_stop(const char *label)
 			       unknown * pc);
 		summary(label, top, ntop, busy - user_self - user_other, user_self + user_other,
 			pc);
+		print_callers(label, busy);
 	}
 	free(top);
 	for (i = 0; i < nsyms; i++)

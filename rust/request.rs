@@ -309,9 +309,7 @@ impl WorkItem for Request {
             return Self::poll_work(&this);
         }
         let res = match (&this.part, &this.file) {
-            (Part::Fsync { datasync, creds }, Some(file)) => {
-                sys::fsync_as(file, creds, *datasync)
-            }
+            (Part::Fsync { datasync, creds }, Some(file)) => sys::fsync_as(file, creds, *datasync),
             _ => i64::from(EINVAL.to_errno()),
         };
         Self::complete(this, res);

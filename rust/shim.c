@@ -749,12 +749,13 @@ void aiopoll_pwait_pollfree_locked(struct aiopoll_pwait *pw)
 	smp_store_release(&pw->head, NULL);
 }
 
-unsigned int aiopoll_demangle_poll(u16 val)
-{
-	return (__force unsigned int)demangle_poll(val);
-}
-
-u16 aiopoll_mangle_poll(unsigned int mask)
-{
-	return mangle_poll((__force __poll_t)mask);
-}
+/*
+ * mangle_poll() and demangle_poll() are in Rust (rust/sys.rs, so that they inline), with the
+ * EPOLL* values of <uapi/linux/eventpoll.h> written out there: check them here.
+ */
+static_assert((__force u32)EPOLLIN == 0x1 && (__force u32)EPOLLPRI == 0x2 &&
+	      (__force u32)EPOLLOUT == 0x4 && (__force u32)EPOLLERR == 0x8 &&
+	      (__force u32)EPOLLHUP == 0x10 && (__force u32)EPOLLNVAL == 0x20 &&
+	      (__force u32)EPOLLRDNORM == 0x40 && (__force u32)EPOLLRDBAND == 0x80 &&
+	      (__force u32)EPOLLWRNORM == 0x100 && (__force u32)EPOLLWRBAND == 0x200 &&
+	      (__force u32)EPOLLMSG == 0x400 && (__force u32)EPOLLRDHUP == 0x2000);

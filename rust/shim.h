@@ -136,7 +136,5 @@ struct wait_queue_head *aiopoll_pwait_lock(struct aiopoll_pwait *pw, unsigned lo
 void aiopoll_pwait_unlock(struct wait_queue_head *head, unsigned long flags);
 void aiopoll_pwait_del_locked(struct aiopoll_pwait *pw);
 void aiopoll_pwait_pollfree_locked(struct aiopoll_pwait *pw);
-unsigned int aiopoll_demangle_poll(u16 val);
-u16 aiopoll_mangle_poll(unsigned int mask);
 
 #endif /* AIOPOLL_SHIM_H */

@@ -195,8 +195,6 @@ mod shim {
         pub(super) fn aiopoll_pwait_unlock(head: *mut wait_queue_head, flags: c_ulong);
         pub(super) fn aiopoll_pwait_del_locked(pw: *mut super::RawPWait);
         pub(super) fn aiopoll_pwait_pollfree_locked(pw: *mut super::RawPWait);
-        pub(super) fn aiopoll_demangle_poll(val: u16) -> c_uint;
-        pub(super) fn aiopoll_mangle_poll(mask: c_uint) -> u16;
         pub(super) fn aiopoll_wait_event(
             wq: *mut wait_queue_head,
             interruptible: bool,
@@ -1551,16 +1549,52 @@ pub(crate) fn poll_mask(file: &File, events: u32) -> u32 {
     unsafe { shim::aiopoll_poll_mask(file.as_ptr(), events) }
 }
 
-/// `demangle_poll()`: user `POLL*` bits to the kernel's `EPOLL*` mask.
-pub(crate) fn demangle_poll(val: u16) -> u32 {
-    // SAFETY: Pure function.
-    unsafe { shim::aiopoll_demangle_poll(val) }
+/// `mangle_poll()` and `demangle_poll()` of `<linux/poll.h>`: `$v` with each kernel `EPOLL*`
+/// bit (the values of `<uapi/linux/eventpoll.h>`, the same on every architecture;
+/// `rust/shim.c` checks them) moved to the architecture's user `POLL*` bit, or back. Written
+/// out term by term, as in C, so that every shift folds to a constant.
+macro_rules! map_poll_bits {
+    ($v:expr, $dir:ident) => {{
+        let v: u32 = $v;
+        map_poll_bits!(@ $dir, v, 0x1, bindings::POLLIN)
+            | map_poll_bits!(@ $dir, v, 0x4, bindings::POLLOUT)
+            | map_poll_bits!(@ $dir, v, 0x2, bindings::POLLPRI)
+            | map_poll_bits!(@ $dir, v, 0x8, bindings::POLLERR)
+            | map_poll_bits!(@ $dir, v, 0x20, bindings::POLLNVAL)
+            | map_poll_bits!(@ $dir, v, 0x40, bindings::POLLRDNORM)
+            | map_poll_bits!(@ $dir, v, 0x80, bindings::POLLRDBAND)
+            | map_poll_bits!(@ $dir, v, 0x100, bindings::POLLWRNORM)
+            | map_poll_bits!(@ $dir, v, 0x200, bindings::POLLWRBAND)
+            | map_poll_bits!(@ $dir, v, 0x10, bindings::POLLHUP)
+            | map_poll_bits!(@ $dir, v, 0x2000, bindings::POLLRDHUP)
+            | map_poll_bits!(@ $dir, v, 0x400, bindings::POLLMSG)
+    }};
+    (@ to_user, $v:ident, $epoll:expr, $poll:expr) => {
+        map_bit::<{ $epoll }, { $poll }>($v)
+    };
+    (@ to_kernel, $v:ident, $epoll:expr, $poll:expr) => {
+        map_bit::<{ $poll }, { $epoll }>($v)
+    };
 }
 
-/// `mangle_poll()`: the kernel's mask to user `POLL*` bits.
+/// `__MAP()` of `<linux/poll.h>`: bit `FROM` of `v` moved to bit `TO` (both single bits).
+#[inline(always)]
+const fn map_bit<const FROM: u32, const TO: u32>(v: u32) -> u32 {
+    if FROM < TO {
+        (v & FROM) * (TO / FROM)
+    } else {
+        (v & FROM) / (FROM / TO)
+    }
+}
+
+/// `demangle_poll()`: user `POLL*` bits to the kernel's `EPOLL*` mask.
+pub(crate) fn demangle_poll(val: u16) -> u32 {
+    map_poll_bits!(u32::from(val), to_kernel)
+}
+
+/// `mangle_poll()`: the kernel's mask to user `POLL*` bits (16 bits, as in the kernel).
 pub(crate) fn mangle_poll(mask: u32) -> u16 {
-    // SAFETY: Pure function.
-    unsafe { shim::aiopoll_mangle_poll(mask) }
+    map_poll_bits!(mask & 0xffff, to_user) as u16
 }
 
 /// The wake-up function of every poll entry (called from `rust/shim.c` with the queue's lock
