@@ -137,7 +137,31 @@ impl Ring {
 
     /// `head` as user space left it, clamped into the ring (it is user-writable).
     fn user_head(&self) -> u32 {
-        self.mem.read_u32(RING_HEAD) % self.nr
+        let head = self.mem.read_u32(RING_HEAD);
+        // No division unless user space wrote nonsense.
+        if head < self.nr.get() {
+            head
+        } else {
+            head % self.nr
+        }
+    }
+
+    /// The slot after `slot` (`slot < nr`).
+    fn next(&self, slot: u32) -> u32 {
+        if slot + 1 < self.nr.get() {
+            slot + 1
+        } else {
+            0
+        }
+    }
+
+    /// How many slots from `head` to `tail` (both `< nr`), going forward.
+    fn distance(&self, head: u32, tail: u32) -> u32 {
+        if tail >= head {
+            tail - head
+        } else {
+            tail + (self.nr.get() - head)
+        }
     }
 
     /// Takes a free slot, without a lock; false if none is free.
@@ -192,7 +216,7 @@ impl Inner {
         // The event must be visible before the tail that publishes it: pairs with the
         // reader's read barrier (GETEVENTS) or acquire load (user space).
         ring.mem.write_barrier();
-        let tail = tail.wrapping_add(1) % ring.nr;
+        let tail = ring.next(tail);
         self.tail = tail;
         ring.mem.write_u32(RING_TAIL, tail);
         // For the lock-free readers of the kernel side: the event before the tail.
@@ -207,7 +231,7 @@ impl Inner {
     /// the tail.
     fn refill(&mut self, ring: &Ring) {
         let head = ring.user_head();
-        let in_ring = self.tail.wrapping_add(ring.nr.get()).wrapping_sub(head) % ring.nr;
+        let in_ring = ring.distance(head, self.tail);
         if self.completed > in_ring {
             let consumed = self.completed - in_ring;
             self.completed -= consumed;
@@ -690,7 +714,7 @@ impl Context {
         // fs/aio writes KIOCB_KEY to aio_key before looking at the opcode.
         uiocb
             .offset(core::mem::offset_of!(Iocb, aio_key))?
-            .write(&uapi::KIOCB_KEY)?;
+            .write_u32(uapi::KIOCB_KEY)?;
         let mut poll_of_context = None;
         let mut rw = None;
         let op = match op {

@@ -32,6 +32,11 @@ unsigned int aiopoll_num_possible_cpus(void)
 	return num_possible_cpus();
 }
 
+int aiopoll_put_user_u32(u64 uaddr, u32 val)
+{
+	return put_user(val, (u32 __user *)u64_to_user_ptr(uaddr));
+}
+
 bool aiopoll_in_compat_syscall(void)
 {
 	return in_compat_syscall();

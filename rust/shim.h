@@ -22,6 +22,9 @@ struct vm_operations_struct;
 
 unsigned int aiopoll_num_possible_cpus(void);
 
+/* put_user() of a u32 (inline in C, unlike copy_to_user() of four bytes). */
+int aiopoll_put_user_u32(u64 uaddr, u32 val);
+
 /* Whether the current system call is a 32-bit one. */
 bool aiopoll_in_compat_syscall(void);
 

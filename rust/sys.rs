@@ -78,6 +78,7 @@ mod shim {
 
     extern "C" {
         pub(super) fn aiopoll_num_possible_cpus() -> c_uint;
+        pub(super) fn aiopoll_put_user_u32(uaddr: u64, val: u32) -> c_int;
         pub(super) fn aiopoll_in_compat_syscall() -> bool;
         pub(super) fn aiopoll_file_readable(file: *mut file) -> bool;
         pub(super) fn aiopoll_file_writable(file: *mut file) -> bool;
@@ -209,6 +210,13 @@ mod shim {
 pub(crate) fn num_possible_cpus() -> u32 {
     // SAFETY: No preconditions.
     unsafe { shim::aiopoll_num_possible_cpus() }
+}
+
+/// Writes `val` at user address `uaddr` as `put_user()` does (`EFAULT` for an address that
+/// is not writable user memory); cheaper than a four-byte `copy_to_user()`.
+pub(crate) fn put_user_u32(uaddr: u64, val: u32) -> Result {
+    // SAFETY: `put_user()` checks the address itself and handles faults.
+    to_result(unsafe { shim::aiopoll_put_user_u32(uaddr, val) })
 }
 
 /// Whether the current system call comes from a 32-bit task (`in_compat_syscall()`), whose
