@@ -42,10 +42,14 @@ use crate::{
         self,
         IoEvent, //
         Iocb,
+        RingHeader,
     },
 };
 use core::{
-    mem::size_of,
+    mem::{
+        offset_of,
+        size_of, //
+    },
     num::NonZeroU32, //
 };
 use kernel::{
@@ -96,16 +100,6 @@ static NEXT_ID: Atomic<u64> = Atomic::new(1);
 /// Events reserved by all contexts together (fs/aio's `aio_nr`).
 static TOTAL_EVENTS: Atomic<u64> = Atomic::new(0);
 
-/// Byte offsets in the ring header (`struct aiopoll_ring`).
-const RING_ID: usize = 0;
-const RING_NR: usize = 4;
-const RING_HEAD: usize = 8;
-const RING_TAIL: usize = 12;
-const RING_MAGIC: usize = 16;
-const RING_COMPAT: usize = 20;
-const RING_INCOMPAT: usize = 24;
-const RING_HEADER_LENGTH: usize = 28;
-
 /// Largest ring fs/aio accepts: `nr_events * 2` up to `0x10000000 / sizeof(struct io_event)`.
 const MAX_RING_EVENTS: u32 = 0x1000_0000 / size_of::<IoEvent>() as u32;
 
@@ -137,7 +131,7 @@ impl Ring {
 
     /// `head` as user space left it, clamped into the ring (it is user-writable).
     fn user_head(&self) -> u32 {
-        let head = self.mem.read_u32(RING_HEAD);
+        let head = self.mem.read_u32(offset_of!(RingHeader, head));
         // No division unless user space wrote nonsense.
         if head < self.nr.get() {
             head
@@ -218,7 +212,7 @@ impl Inner {
         ring.mem.write_barrier();
         let tail = ring.next(tail);
         self.tail = tail;
-        ring.mem.write_u32(RING_TAIL, tail);
+        ring.mem.write_u32(offset_of!(RingHeader, tail), tail);
         // For the lock-free readers of the kernel side: the event before the tail.
         ring.tail.store(tail, Release);
         self.completed += 1;
@@ -605,14 +599,23 @@ impl Context {
                 return Err(e);
             }
         };
-        mem.write_u32(RING_ID, args.ring_id);
-        mem.write_u32(RING_NR, nr.get());
-        mem.write_u32(RING_HEAD, 0);
-        mem.write_u32(RING_TAIL, 0);
-        mem.write_u32(RING_MAGIC, uapi::RING_MAGIC);
-        mem.write_u32(RING_COMPAT, uapi::RING_COMPAT_FEATURES);
-        mem.write_u32(RING_INCOMPAT, uapi::RING_INCOMPAT_FEATURES);
-        mem.write_u32(RING_HEADER_LENGTH, uapi::RING_HEADER_LENGTH as u32);
+        mem.write_u32(offset_of!(RingHeader, id), args.ring_id);
+        mem.write_u32(offset_of!(RingHeader, nr), nr.get());
+        mem.write_u32(offset_of!(RingHeader, head), 0);
+        mem.write_u32(offset_of!(RingHeader, tail), 0);
+        mem.write_u32(offset_of!(RingHeader, magic), uapi::RING_MAGIC);
+        mem.write_u32(
+            offset_of!(RingHeader, compat_features),
+            uapi::RING_COMPAT_FEATURES,
+        );
+        mem.write_u32(
+            offset_of!(RingHeader, incompat_features),
+            uapi::RING_INCOMPAT_FEATURES,
+        );
+        mem.write_u32(
+            offset_of!(RingHeader, header_length),
+            uapi::RING_HEADER_LENGTH as u32,
+        );
         args.ring_nr = nr.get();
         args.ring_size = size as u64;
         let ring = Ring {
@@ -946,7 +949,7 @@ impl Context {
             head = head.wrapping_add(n) % ring.nr;
         }
         if got > 0 {
-            ring.mem.write_u32(RING_HEAD, head);
+            ring.mem.write_u32(offset_of!(RingHeader, head), head);
         }
         Ok(got)
     }
