@@ -10,6 +10,7 @@ use kernel::prelude::*;
 mod context;
 mod fops;
 mod request;
+mod ring;
 mod sys;
 mod uaddr;
 mod uapi;

@@ -21,13 +21,16 @@ use crate::{
         Op,
         Request, //
     },
+    ring::{
+        Producer,
+        Ring, //
+    },
     sys::{
         self,
         EventFd,
         OwnerExit,
         OwnerWatch,
         PollQueue,
-        RingMem,
         RwArgs,
         SigmaskSwap,
         Tracked,
@@ -40,17 +43,9 @@ use crate::{
     uaddr::UserAddr,
     uapi::{
         self,
-        IoEvent, //
-        Iocb,
-        RingHeader,
+        IoEvent,
+        Iocb, //
     },
-};
-use core::{
-    mem::{
-        offset_of,
-        size_of, //
-    },
-    num::NonZeroU32, //
 };
 use kernel::{
     c_str,
@@ -97,141 +92,13 @@ use kernel::{
 /// Source of context ids, unique for the lifetime of the module.
 static NEXT_ID: Atomic<u64> = Atomic::new(1);
 
-/// Events reserved by all contexts together (fs/aio's `aio_nr`).
-static TOTAL_EVENTS: Atomic<u64> = Atomic::new(0);
-
-/// Largest ring fs/aio accepts: `nr_events * 2` up to `0x10000000 / sizeof(struct io_event)`.
-const MAX_RING_EVENTS: u32 = 0x1000_0000 / size_of::<IoEvent>() as u32;
-
-/// A context's completion ring, fixed by `AIOPOLL_IOC_SETUP`.
-pub(crate) struct Ring {
-    mem: RingMem,
-    /// Slots in the ring (the trusted copy of `aiopoll_ring.nr`); never zero, so the index
-    /// arithmetic below cannot divide by zero.
-    nr: NonZeroU32,
-    /// What the context counts against the module-wide limit.
-    reserved_events: u64,
-    /// `Inner::tail`, published (release) after the events before it were written, for the
-    /// readers of the ring, which need no lock to see how far it is filled.
-    tail: Atomic<u32>,
-    /// Free slots (fs/aio's `reqs_available`): `nr - 1` minus requests in flight minus events
-    /// posted and not yet credited back (`Inner::completed`). Taken without a lock by
-    /// submissions; credited back under `inner` (consumed events) or by a failed submission.
-    /// A plain counter: only its value matters, and atomic read-modify-writes of one
-    /// location are totally ordered, so the sum above stays `nr - 1` and the ring can never
-    /// hold more events than it has slots.
-    free: Atomic<u32>,
-}
-
-impl Ring {
-    /// Byte offset of slot `slot`.
-    fn slot_offset(slot: u32) -> usize {
-        uapi::RING_HEADER_LENGTH + slot as usize * size_of::<IoEvent>()
-    }
-
-    /// `head` as user space left it, clamped into the ring (it is user-writable).
-    fn user_head(&self) -> u32 {
-        let head = self.mem.read_u32(offset_of!(RingHeader, head));
-        // No division unless user space wrote nonsense.
-        if head < self.nr.get() {
-            head
-        } else {
-            head % self.nr
-        }
-    }
-
-    /// The slot after `slot` (`slot < nr`).
-    fn next(&self, slot: u32) -> u32 {
-        if slot + 1 < self.nr.get() {
-            slot + 1
-        } else {
-            0
-        }
-    }
-
-    /// How many slots from `head` to `tail` (both `< nr`), going forward.
-    fn distance(&self, head: u32, tail: u32) -> u32 {
-        if tail >= head {
-            tail - head
-        } else {
-            tail + (self.nr.get() - head)
-        }
-    }
-
-    /// Takes a free slot, without a lock; false if none is free.
-    fn try_take(&self) -> bool {
-        let mut free = self.free.load(Relaxed);
-        loop {
-            if free == 0 {
-                return false;
-            }
-            match self.free.cmpxchg(free, free - 1, Relaxed) {
-                Ok(_) => return true,
-                Err(now) => free = now,
-            }
-        }
-    }
-
-    /// Gives back `n` slots.
-    fn give_back(&self, n: u32) {
-        self.free.fetch_add(n, Relaxed);
-    }
-}
-
 /// The state of a context that completions may change, under `Context::inner`.
 struct Inner {
-    /// The next slot to fill: the trusted copy of `aiopoll_ring.tail`.
-    tail: u32,
-    /// Events posted but not yet credited back to `Ring::free` (fs/aio's
-    /// `completed_events`).
-    completed: u32,
-    /// Events posted since the context was created (for fdinfo).
-    total_completed: u64,
+    /// The ring's writing side: its tail and slot accounting.
+    producer: Producer,
     /// Live mappings of the ring, and the address of the newest (fdinfo).
     maps: u32,
     map_addr: usize,
-}
-
-impl Inner {
-    /// Takes a ring slot, crediting back what user space consumed if none is free; false
-    /// when `nr - 1` slots stay taken (so the ring cannot overflow).
-    fn reserve(&mut self, ring: &Ring) -> bool {
-        if ring.try_take() {
-            return true;
-        }
-        self.refill(ring);
-        ring.try_take()
-    }
-
-    /// Writes `event` in the ring and publishes it (fs/aio's `aio_complete()`).
-    fn post(&mut self, ring: &Ring, event: &IoEvent) {
-        let tail = self.tail;
-        ring.mem.write_event(Ring::slot_offset(tail), event);
-        // The event must be visible before the tail that publishes it: pairs with the
-        // reader's read barrier (GETEVENTS) or acquire load (user space).
-        ring.mem.write_barrier();
-        let tail = ring.next(tail);
-        self.tail = tail;
-        ring.mem.write_u32(offset_of!(RingHeader, tail), tail);
-        // For the lock-free readers of the kernel side: the event before the tail.
-        ring.tail.store(tail, Release);
-        self.completed += 1;
-        self.total_completed += 1;
-        self.refill(ring);
-    }
-
-    /// Credits back the slots of events user space consumed (fs/aio's
-    /// `refill_reqs_available()`): whatever was completed and is no longer between `head` and
-    /// the tail.
-    fn refill(&mut self, ring: &Ring) {
-        let head = ring.user_head();
-        let in_ring = ring.distance(head, self.tail);
-        if self.completed > in_ring {
-            let consumed = self.completed - in_ring;
-            self.completed -= consumed;
-            ring.give_back(consumed);
-        }
-    }
 }
 
 /// One async I/O context, owned by the file that opened it.
@@ -426,9 +293,7 @@ impl Context {
                 setup_lock <- new_mutex!(()),
                 ring_lock <- new_mutex!(()),
                 inner <- new_spinlock_irq!(Inner {
-                    tail: 0,
-                    completed: 0,
-                    total_completed: 0,
+                    producer: Producer::new(),
                     maps: 0,
                     map_addr: 0,
                 }),
@@ -479,7 +344,7 @@ impl Context {
         // its code.
         self.requests.wait_idle();
         if let Some(ring) = self.ring.as_ref() {
-            TOTAL_EVENTS.fetch_sub(ring.reserved_events, Relaxed);
+            ring.unreserve();
         }
     }
 
@@ -548,8 +413,7 @@ impl Context {
         }
     }
 
-    /// `AIOPOLL_IOC_SETUP`: sizes and allocates the ring as fs/aio's `ioctx_alloc()` and
-    /// `aio_setup_ring()` do.
+    /// `AIOPOLL_IOC_SETUP`: sizes and allocates the ring (see [`Ring::new`]).
     fn setup(&self, arg: UserAddr) -> Result<isize> {
         let mut args: uapi::Setup = arg.read()?;
         if args.flags != 0 || args.reserved != [0; 2] || args.nr_events == 0 {
@@ -559,74 +423,11 @@ impl Context {
         if self.ring.as_ref().is_some() {
             return Err(EINVAL);
         }
-        // Like fs/aio: at least four per possible CPU, doubled, with fs/aio's (wrapping)
-        // arithmetic and its errnos.
-        let wanted = args
-            .nr_events
-            .max(sys::num_possible_cpus().saturating_mul(4))
-            .wrapping_mul(2);
-        if wanted > MAX_RING_EVENTS {
-            return Err(EINVAL);
-        }
-        let limit = u64::from(crate::module_parameters::max_events.value());
-        if wanted == 0 || u64::from(args.nr_events) > limit {
-            return Err(EAGAIN);
-        }
-        let page = kernel::page::PAGE_SIZE;
-        let bytes = Ring::slot_offset(wanted + 2);
-        let size = bytes.div_ceil(page) * page;
-        let nr = ((size - uapi::RING_HEADER_LENGTH) / size_of::<IoEvent>()) as u32;
-        let nr = NonZeroU32::new(nr).ok_or(EINVAL)?;
-
-        // Reserve against the module-wide limit (fs/aio's aio_max_nr), racing contexts
-        // included: the compare-exchange makes the check and the addition one step.
-        let need = u64::from(args.nr_events);
-        let mut total = TOTAL_EVENTS.load(Relaxed);
-        loop {
-            let new = total
-                .checked_add(need)
-                .filter(|&t| t <= limit)
-                .ok_or(EAGAIN)?;
-            match TOTAL_EVENTS.cmpxchg(total, new, Relaxed) {
-                Ok(_) => break,
-                Err(now) => total = now,
-            }
-        }
-        let mem = match RingMem::new(size) {
-            Ok(mem) => mem,
-            Err(e) => {
-                TOTAL_EVENTS.fetch_sub(need, Relaxed);
-                return Err(e);
-            }
-        };
-        mem.write_u32(offset_of!(RingHeader, id), args.ring_id);
-        mem.write_u32(offset_of!(RingHeader, nr), nr.get());
-        mem.write_u32(offset_of!(RingHeader, head), 0);
-        mem.write_u32(offset_of!(RingHeader, tail), 0);
-        mem.write_u32(offset_of!(RingHeader, magic), uapi::RING_MAGIC);
-        mem.write_u32(
-            offset_of!(RingHeader, compat_features),
-            uapi::RING_COMPAT_FEATURES,
-        );
-        mem.write_u32(
-            offset_of!(RingHeader, incompat_features),
-            uapi::RING_INCOMPAT_FEATURES,
-        );
-        mem.write_u32(
-            offset_of!(RingHeader, header_length),
-            uapi::RING_HEADER_LENGTH as u32,
-        );
-        args.ring_nr = nr.get();
-        args.ring_size = size as u64;
-        let ring = Ring {
-            mem,
-            nr,
-            reserved_events: need,
-            tail: Atomic::new(0),
-            free: Atomic::new(nr.get() - 1),
-        };
+        let ring = Ring::new(args.nr_events, args.ring_id)?;
+        args.ring_nr = ring.nr();
+        args.ring_size = ring.size() as u64;
         if let Err(e) = arg.write(&args) {
-            TOTAL_EVENTS.fetch_sub(need, Relaxed);
+            ring.unreserve();
             return Err(e);
         }
         // Cannot fail: `setup_lock` is held and the ring was checked empty above.
@@ -643,7 +444,7 @@ impl Context {
             return Err(EINVAL);
         }
         // The lock only when no slot is free: crediting back consumed events needs it.
-        if !ring.try_take() && !self.inner.lock().reserve(ring) {
+        if !ring.try_take() && !self.inner.lock().producer.reserve(ring) {
             return Err(EAGAIN);
         }
         Ok(Slot {
@@ -659,7 +460,7 @@ impl Context {
             return Err(EINVAL);
         }
         let ring = self.ring()?;
-        let nr = nr.min(i64::from(ring.nr.get())) as usize;
+        let nr = nr.min(i64::from(ring.nr())) as usize;
         let compat = sys::in_compat_syscall();
         let mut done = 0;
         let mut err = Ok(());
@@ -841,7 +642,7 @@ impl Context {
         let Some(ring) = self.ring.as_ref() else {
             return;
         };
-        self.with_inner(irq, |inner| inner.post(ring, event));
+        self.with_inner(irq, |inner| inner.producer.post(ring, event));
         sys::wake_after_post(&self.wait, &self.pollers);
     }
 
@@ -909,9 +710,9 @@ impl Context {
         };
         // Reserved and posted in one section: the slot is taken and filled at once.
         let posted = self.with_inner(irq, |inner| {
-            let reserved = inner.reserve(ring);
+            let reserved = inner.producer.reserve(ring);
             if reserved {
-                inner.post(ring, &event);
+                inner.producer.post(ring, &event);
             }
             reserved
         });
@@ -922,36 +723,11 @@ impl Context {
         true
     }
 
-    /// Copies up to `nr` events from the ring to `events` and consumes them (fs/aio's
-    /// `aio_read_events_ring()`).
+    /// Copies up to `nr` events from the ring to `events` and consumes them, one reader at a
+    /// time (see [`Ring::read`]).
     fn read_ring(&self, ring: &Ring, events: UserAddr, nr: i64) -> Result<i64> {
         let _guard = self.ring_lock.lock();
-        // Acquire: the events up to the tail are visible (see `Inner::post`).
-        let tail = ring.tail.load(Acquire);
-        let mut head = ring.user_head();
-        let mut got: i64 = 0;
-        while got < nr && head != tail {
-            // Contiguous events from `head`, up to the end of the ring.
-            let avail = if head < tail {
-                tail - head
-            } else {
-                ring.nr.get() - head
-            };
-            let n = i64::from(avail).min(nr - got) as u32;
-            let bytes = n as usize * size_of::<IoEvent>();
-            let dst = events.element::<IoEvent>(got as usize)?;
-            // The whole destination range must not wrap either (`copy_to_user` checks the
-            // rest).
-            dst.offset(bytes)?;
-            ring.mem
-                .copy_to_user(Ring::slot_offset(head), bytes, dst.ptr()?)?;
-            got += i64::from(n);
-            head = head.wrapping_add(n) % ring.nr;
-        }
-        if got > 0 {
-            ring.mem.write_u32(offset_of!(RingHeader, head), head);
-        }
-        Ok(got)
+        ring.read(events, nr)
     }
 
     /// `AIOPOLL_IOC_GETEVENTS`, as fs/aio's `io_pgetevents()`: the same order of checks, the
@@ -1031,7 +807,7 @@ impl Context {
                 // No lock: `wait_interruptible` orders these loads after the waiter is on the
                 // queue, and a poster's or submitter's `wake_after_post`/`wake_all` orders its
                 // change before its look at the queue (a full barrier on each side).
-                ring.user_head() != ring.tail.load(Acquire) || self.has_iopoll()
+                ring.has_events() || self.has_iopoll()
             });
             match end {
                 WaitEnd::Done => {}
@@ -1081,8 +857,7 @@ impl Context {
         let Some(ring) = self.ring.as_ref() else {
             return 0;
         };
-        let inner = self.inner.lock();
-        if ring.user_head() != inner.tail {
+        if self.inner.lock().producer.has_events(ring) {
             kernel::bindings::POLLIN | kernel::bindings::POLLRDNORM
         } else {
             0
@@ -1099,7 +874,7 @@ impl Context {
     pub(crate) fn mmap(&self, vma: &Vma) -> Result {
         self.check_owner()?;
         let ring = self.ring()?;
-        if !vma.is_shared() || vma.pgoff() != 0 || vma.len() != ring.mem.size() {
+        if !vma.is_shared() || vma.pgoff() != 0 || vma.len() != ring.size() {
             return Err(EINVAL);
         }
         // The ring is data: never executable (as a mapping of a `noexec` mount, `EPERM`).
@@ -1113,7 +888,7 @@ impl Context {
         inner.maps = 1;
         inner.map_addr = vma.start();
         drop(inner);
-        ring.mem.map(vma).inspect_err(|_| {
+        ring.map(vma).inspect_err(|_| {
             self.inner.lock().maps = 0;
         })
     }
@@ -1144,7 +919,7 @@ impl Context {
         seq_print!(m, "aiopoll-abi:\t{}.{}\n", uapi::ABI_MAJOR, uapi::ABI_MINOR);
         seq_print!(m, "ctx-id:\t{}\n", self.id);
         let (nr, size, free) = match self.ring.as_ref() {
-            Some(r) => (r.nr.get(), r.mem.size(), r.free.load(Relaxed)),
+            Some(r) => (r.nr(), r.size(), r.free_slots()),
             None => (0, 0, 0),
         };
         let inner = self.inner.lock();
@@ -1156,9 +931,9 @@ impl Context {
             "in-flight:\t{}\n",
             nr.saturating_sub(1)
                 .saturating_sub(free)
-                .saturating_sub(inner.completed)
+                .saturating_sub(inner.producer.completed())
         );
-        seq_print!(m, "completed:\t{}\n", inner.total_completed);
+        seq_print!(m, "completed:\t{}\n", inner.producer.total_completed());
     }
 }
 
