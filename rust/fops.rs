@@ -5,7 +5,7 @@
 //! The kernel's `MiscDevice` abstraction cannot provide `poll` (which makes a context usable
 //! from epoll) nor custom `vm_ops` for the completion ring, so this file builds the operations
 //! table by hand, as Rust Binder does. It is one of the two places in the module that touch
-//! `kernel::bindings` (the other is `rust/sys.rs`): every trampoline here turns raw pointers
+//! `kernel::bindings` (the other is `rust/sys/`): every trampoline here turns raw pointers
 //! into safe types and calls the safe methods of [`Context`].
 
 use crate::{

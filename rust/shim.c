@@ -755,8 +755,8 @@ void aiopoll_pwait_pollfree_locked(struct aiopoll_pwait *pw)
 }
 
 /*
- * mangle_poll() and demangle_poll() are in Rust (rust/sys.rs, so that they inline), with the
- * EPOLL* values of <uapi/linux/eventpoll.h> written out there: check them here.
+ * mangle_poll() and demangle_poll() are in Rust (rust/sys/poll.rs, so that they inline), with
+ * the EPOLL* values of <uapi/linux/eventpoll.h> written out there: check them here.
  */
 static_assert((__force u32)EPOLLIN == 0x1 && (__force u32)EPOLLPRI == 0x2 &&
 	      (__force u32)EPOLLOUT == 0x4 && (__force u32)EPOLLERR == 0x8 &&

@@ -2,8 +2,8 @@
 /*
  * The C side of aiopoll: small wrappers around kernel functions that are static inline or
  * macros (so Rust cannot call them) and around a few fs/aio.c steps that need many of them.
- * Everything here calls only exported symbols. rust/sys.rs declares these functions and wraps
- * them in safe Rust; no other Rust file calls them.
+ * Everything here calls only exported symbols. rust/sys/shim.rs declares these functions and
+ * the rest of rust/sys/ wraps them in safe Rust; no other Rust file calls them.
  */
 #ifndef AIOPOLL_SHIM_H
 #define AIOPOLL_SHIM_H
