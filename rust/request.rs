@@ -21,11 +21,13 @@ use crate::{
         self,
         ArcSlot,
         EventFd,
+        PollOwner,
         PollWaits,
         RwArgs,
         RwIo,
         RwOwner,
-        TrackedRef, //
+        TrackedRef,
+        WokenEntry, //
     },
     uapi::IoEvent,
 };
@@ -505,13 +507,66 @@ impl Request {
         }
     }
 
+    /// The completion work (fs/aio's `aio_poll_complete_work()`): polls the file again and
+    /// completes the request if it is ready or cancelled, posts an event and stays armed if
+    /// it is multishot, or keeps waiting.
+    fn poll_work(this: &Arc<Self>) {
+        let (events, multishot) = this.poll_args();
+        let Some(file) = this.file.as_ref() else {
+            return;
+        };
+        loop {
+            // From here on, a new wake-up makes us poll once more.
+            let s = this.pstate_update(|s| s & !pstate::RESCHED);
+            let cancelled = s & pstate::CANCEL != 0;
+            let mask = if cancelled {
+                0
+            } else {
+                sys::poll_mask(file, events) & events
+            };
+            let res = i64::from(sys::mangle_poll(mask));
+            let stay = !cancelled
+                && (mask == 0 || (multishot && this.ctx.post_more(this.data, this.obj, res, None)));
+            if stay {
+                // Stop, unless a wake-up came meanwhile: then poll again.
+                let old = this.pstate_update(|s| {
+                    if s & pstate::RESCHED != 0 {
+                        s
+                    } else {
+                        s & !pstate::SCHED
+                    }
+                });
+                if old & pstate::RESCHED == 0 {
+                    return;
+                }
+                continue;
+            }
+            let mut active = this.ctx.active.lock();
+            this.poll_unqueue();
+            let completion = this.self_ref.take();
+            let listed = this.unlist(&mut active);
+            drop(active);
+            if let Some(completion) = completion {
+                let res = if multishot && mask != 0 {
+                    // No room in the ring for another event: end with one that says so.
+                    i64::from(EOVERFLOW.to_errno())
+                } else {
+                    res
+                };
+                Self::complete(completion, res);
+            }
+            drop(listed);
+            return;
+        }
+    }
+}
+
+// SAFETY: `poll_wake` returns right after `WokenEntry::remove_pollfree`, touching nothing of the
+// request.
+unsafe impl PollOwner for Request {
     /// A wake-up of one of the request's entries (fs/aio's `aio_poll_wake()`), with that
     /// entry's queue lock held. Returns whether the wake-up was for this request.
-    pub(crate) fn poll_wake(
-        this: ArcBorrow<'_, Self>,
-        entry: sys::WokenEntry<'_>,
-        mask: u32,
-    ) -> bool {
+    fn poll_wake(this: ArcBorrow<'_, Self>, entry: WokenEntry<'_>, mask: u32) -> bool {
         let (events, multishot) = this.poll_args();
         if mask & POLLFREE != 0 {
             // The queue is being freed. Cancel first (the work completes the request, or a
@@ -578,59 +633,6 @@ impl Request {
         }
         Self::poll_schedule(this);
         true
-    }
-
-    /// The completion work (fs/aio's `aio_poll_complete_work()`): polls the file again and
-    /// completes the request if it is ready or cancelled, posts an event and stays armed if
-    /// it is multishot, or keeps waiting.
-    fn poll_work(this: &Arc<Self>) {
-        let (events, multishot) = this.poll_args();
-        let Some(file) = this.file.as_ref() else {
-            return;
-        };
-        loop {
-            // From here on, a new wake-up makes us poll once more.
-            let s = this.pstate_update(|s| s & !pstate::RESCHED);
-            let cancelled = s & pstate::CANCEL != 0;
-            let mask = if cancelled {
-                0
-            } else {
-                sys::poll_mask(file, events) & events
-            };
-            let res = i64::from(sys::mangle_poll(mask));
-            let stay = !cancelled
-                && (mask == 0 || (multishot && this.ctx.post_more(this.data, this.obj, res, None)));
-            if stay {
-                // Stop, unless a wake-up came meanwhile: then poll again.
-                let old = this.pstate_update(|s| {
-                    if s & pstate::RESCHED != 0 {
-                        s
-                    } else {
-                        s & !pstate::SCHED
-                    }
-                });
-                if old & pstate::RESCHED == 0 {
-                    return;
-                }
-                continue;
-            }
-            let mut active = this.ctx.active.lock();
-            this.poll_unqueue();
-            let completion = this.self_ref.take();
-            let listed = this.unlist(&mut active);
-            drop(active);
-            if let Some(completion) = completion {
-                let res = if multishot && mask != 0 {
-                    // No room in the ring for another event: end with one that says so.
-                    i64::from(EOVERFLOW.to_errno())
-                } else {
-                    res
-                };
-                Self::complete(completion, res);
-            }
-            drop(listed);
-            return;
-        }
     }
 }
 

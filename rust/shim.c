@@ -605,21 +605,13 @@ void aiopoll_restore_saved_sigmask_unless(bool interrupted)
 		sigprocmask(SIG_SETMASK, &current->saved_sigmask, NULL);
 }
 
-static int aiopoll_poll_wake(struct wait_queue_entry *wait, unsigned int mode, int sync,
-			     void *key)
-{
-	struct aiopoll_pwait *pw = container_of(wait, struct aiopoll_pwait, wait);
-
-	return aiopoll_poll_wake_rs(wait->private, pw, key_to_poll(key));
-}
-
 static_assert(sizeof(struct aiopoll_pwait) ==
 	      sizeof(struct wait_queue_entry) + sizeof(struct wait_queue_head *));
 
-void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner)
+void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner, wait_queue_func_t wake)
 {
 	INIT_LIST_HEAD(&pw->wait.entry);
-	init_waitqueue_func_entry(&pw->wait, aiopoll_poll_wake);
+	init_waitqueue_func_entry(&pw->wait, wake);
 	pw->wait.private = owner;
 	pw->head = NULL;
 }
@@ -657,7 +649,8 @@ static void aiopoll_poll_queue_proc(struct file *file, struct wait_queue_head *h
 			apt->error = -ENOMEM;
 			return;
 		}
-		aiopoll_pwait_init(pw, apt->first->wait.private);
+		/* The first entry's owner and wake-up function. */
+		aiopoll_pwait_init(pw, apt->first->wait.private, apt->first->wait.func);
 		/* Read by the request's owner after the arming hands the request over. */
 		WRITE_ONCE(*apt->second, pw);
 		break;

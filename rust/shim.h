@@ -126,11 +126,11 @@ struct aiopoll_pwait {
 	struct wait_queue_head *head;
 };
 
-/* Implemented in Rust (rust/sys.rs): the wake-up of a poll request; called with the
- * queue's lock held, often with interrupts off. */
-int aiopoll_poll_wake_rs(void *owner, struct aiopoll_pwait *pw, unsigned int mask);
-
-void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner);
+/*
+ * Prepares @pw for @owner, stored in @pw->wait.private: @wake (rust/sys/poll.rs) is the
+ * entry's wake-up function, which finds the request there.
+ */
+void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner, wait_queue_func_t wake);
 unsigned int aiopoll_poll_arm(struct file *file, unsigned int events, struct aiopoll_pwait *first,
 			      struct aiopoll_pwait **second, int *queued, int *error);
 void aiopoll_pwait_free(struct aiopoll_pwait *pw);

@@ -5,6 +5,11 @@
 //!
 //! Together with `rust/fops.rs`, this is the only place that uses `kernel::bindings` or the
 //! shim; the rest of the module is safe Rust.
+//!
+//! It is a leaf: nothing here names the context or its requests. What calls back into them
+//! does so through traits they implement: [`RwOwner`] (kiocb completions), [`PollOwner`] (poll
+//! wake-ups), [`OwnerExit`] (the owner watch) and [`Tracked`] (requests' references to their
+//! context).
 
 mod arc_slot;
 mod eventfd;
@@ -36,6 +41,7 @@ pub(crate) use self::{
         mangle_poll,
         poll_arm,
         poll_mask,
+        PollOwner,
         PollWaits,
         WokenEntry, //
     },

@@ -107,10 +107,12 @@ impl PollWait {
         Self(Opaque::zeroed())
     }
 
-    /// Prepares the entry for `owner` before it is queued.
-    fn init(&self, owner: *const crate::request::Request) {
-        // SAFETY: The entry is not on any queue yet; `owner` is only stored.
-        unsafe { shim::aiopoll_pwait_init(self.0.get(), owner.cast_mut().cast()) }
+    /// Prepares the entry for `owner` before it is queued: its wake-ups will call
+    /// [`PollOwner::poll_wake`] with `owner`.
+    fn init<T: PollOwner>(&self, owner: *const T) {
+        // SAFETY: The entry is not on any queue yet; `owner` is only stored, and `poll_wake`
+        // has the signature of a `wait_queue_func_t`.
+        unsafe { shim::aiopoll_pwait_init(self.0.get(), owner.cast_mut().cast(), poll_wake::<T>) }
     }
 
     /// Locks the queue the entry is on, if it still is on one (fs/aio's
@@ -180,28 +182,41 @@ impl Drop for PollWaits {
     }
 }
 
-/// Queues the entries of `req` on the wait queues `file`'s `->poll` names, and returns the
-/// ready mask, how many entries were queued (0 to 2), and the error that stopped the arming:
-/// `EINVAL` for more than two queues, `ENOMEM`. From here on the queued entries may be woken,
-/// which calls [`crate::request::Request::poll_wake`] with `req`.
+/// An object, kept in an [`Arc`], that embeds [`PollWaits`] and is told of the wake-ups of the
+/// queues [`poll_arm`] put them on.
 ///
 /// # Safety
 ///
-/// `pw` must live inside `*req`, and be armed at most once; `*req` must stay alive (the caller
-/// keeps a reference for this) until every queued entry has been taken off its queue again
-/// (under its queue's lock, or by POLLFREE).
-pub(crate) unsafe fn poll_arm(
-    req: &Arc<crate::request::Request>,
+/// Once [`PollOwner::poll_wake`] has called [`WokenEntry::remove_pollfree`], it must not touch
+/// the owner (`this`) again: from then on the owner may be completed and freed on another CPU.
+pub(crate) unsafe trait PollOwner: Sized + Send + Sync {
+    /// A wake-up of `entry`, one of the owner's entries, with the wake-up's key `mask` (0 when
+    /// it has none). Called with the entry's queue lock held, often with interrupts off.
+    /// Returns whether the wake-up was for the owner.
+    fn poll_wake(this: ArcBorrow<'_, Self>, entry: WokenEntry<'_>, mask: u32) -> bool;
+}
+
+/// Queues the entries `pw` of `owner` on the wait queues `file`'s `->poll` names, and returns
+/// the ready mask, how many entries were queued (0 to 2), and the error that stopped the
+/// arming: `EINVAL` for more than two queues, `ENOMEM`. From here on the queued entries may be
+/// woken, which calls [`PollOwner::poll_wake`] with `owner`.
+///
+/// # Safety
+///
+/// `pw` must live inside `*owner`, and be armed at most once; `*owner` must stay alive (the
+/// caller keeps a reference for this) until every queued entry has been taken off its queue
+/// again (under its queue's lock, or by POLLFREE).
+pub(crate) unsafe fn poll_arm<T: PollOwner>(
+    owner: &Arc<T>,
     file: &File,
     events: u32,
     pw: &PollWaits,
 ) -> (u32, u32, Result) {
-    let owner = Arc::as_ptr(req);
-    pw.first.init(owner);
+    pw.first.init(Arc::as_ptr(owner));
     let mut queued: c_int = 0;
     let mut error: c_int = 0;
-    // SAFETY: The first entry is initialised and lives in `req`, which the caller keeps alive
-    // while the entries are queued; `second` is ours to fill; `file` is valid.
+    // SAFETY: The first entry is initialised and lives in `owner`, which the caller keeps
+    // alive while the entries are queued; `second` is ours to fill; `file` is valid.
     let mask = unsafe {
         shim::aiopoll_poll_arm(
             file.as_ptr(),
@@ -270,28 +285,35 @@ pub(crate) fn mangle_poll(mask: u32) -> u16 {
     map_poll_bits!(mask & 0xffff, to_user) as u16
 }
 
-/// The wake-up function of every poll entry (called from `rust/shim.c` with the queue's lock
-/// held, often with interrupts off).
+/// The wake-up function (`wait_queue_func_t`) of the poll entries of a `T`, called by the
+/// queue's wake-up with its lock held, often with interrupts off.
 ///
 /// # Safety
 ///
-/// `owner` must be the request that queued `pw`, and `pw` one of its entries, on the queue
-/// being woken.
-#[no_mangle]
-unsafe extern "C" fn aiopoll_poll_wake_rs(
-    owner: *mut c_void,
-    pw: *mut RawPWait,
-    mask: c_uint,
+/// `wait` must be the entry of a [`RawPWait`] that [`poll_arm`] queued for a `T`, on the queue
+/// being woken; `key` is the wake-up's key.
+unsafe extern "C" fn poll_wake<T: PollOwner>(
+    wait: *mut bindings::wait_queue_entry,
+    _mode: c_uint,
+    _sync: c_int,
+    key: *mut c_void,
 ) -> c_int {
-    // SAFETY: A queued entry's request lives in an `Arc` and is kept alive until every entry
+    // SAFETY: By the caller's contract `wait` is the `wait` field of a `RawPWait`.
+    let pw = unsafe { kernel::container_of!(wait, RawPWait, wait) };
+    // SAFETY: `wait` is valid (the caller's contract); `PollWait::init` set `private` to the
+    // owner before the entry was queued, and nothing changes it afterwards.
+    let owner = unsafe { (*wait).private };
+    // SAFETY: A queued entry's owner lives in an `Arc` and is kept alive until every entry
     // was taken off its queue (the contract of `poll_arm`), which needs this queue's lock, held
     // by our caller for the whole call.
-    let req = unsafe { ArcBorrow::from_raw(owner.cast::<crate::request::Request>()) };
+    let this = unsafe { ArcBorrow::from_raw(owner.cast::<T>()) };
     // INVARIANT: `pw` is on the queue being woken, whose lock our caller holds during the call,
     // which is the entry's lifetime.
     let entry = WokenEntry {
         pw,
         _callback: PhantomData,
     };
-    c_int::from(crate::request::Request::poll_wake(req, entry, mask))
+    // `key_to_poll()`: a poll wake-up's key is its mask.
+    let mask = key as usize as u32;
+    c_int::from(T::poll_wake(this, entry, mask))
 }

@@ -12,6 +12,7 @@ use kernel::{
         lock_class_key,
         vm_area_struct,
         vm_operations_struct,
+        wait_queue_entry,
         wait_queue_head,
         workqueue_struct, //
     },
@@ -119,7 +120,11 @@ extern "C" {
         q: *mut super::wait::RawPollQueue,
         wq: *mut workqueue_struct,
     );
-    pub(super) fn aiopoll_pwait_init(pw: *mut super::poll::RawPWait, owner: *mut c_void);
+    pub(super) fn aiopoll_pwait_init(
+        pw: *mut super::poll::RawPWait,
+        owner: *mut c_void,
+        wake: unsafe extern "C" fn(*mut wait_queue_entry, c_uint, c_int, *mut c_void) -> c_int,
+    );
     pub(super) fn aiopoll_poll_arm(
         file: *mut file,
         events: c_uint,
