@@ -9,6 +9,7 @@ use kernel::prelude::*;
 
 mod context;
 mod fops;
+mod poll;
 mod request;
 mod ring;
 mod sys;

@@ -15,9 +15,8 @@
 //! `wake_all()` and `sys::wake_after_post()`); no lock is taken while `inner` is held.
 
 use crate::{
-    fops,
+    fops, poll,
     request::{
-        self,
         Op,
         Request, //
     },
@@ -567,7 +566,7 @@ impl Context {
                     None => None,
                 };
                 Op::Poll {
-                    events: sys::demangle_poll(iocb.aio_buf as u16) | request::POLL_ALWAYS,
+                    events: sys::demangle_poll(iocb.aio_buf as u16) | poll::POLL_ALWAYS,
                     multishot: iocb.aio_flags & uapi::IOCB_FLAG_MULTISHOT != 0,
                 }
             }
