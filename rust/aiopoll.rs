@@ -12,6 +12,7 @@ mod fops;
 mod poll;
 mod request;
 mod ring;
+mod rw;
 mod sys;
 mod uaddr;
 mod uapi;

@@ -53,10 +53,7 @@ use kernel::{
         File, //
     },
     interrupt::LocalInterruptDisabled,
-    list::{
-        List,
-        ListArc, //
-    },
+    list::List,
     mm::Mm,
     new_mutex,
     new_spinlock_irq, //
@@ -135,9 +132,9 @@ pub(crate) struct Context {
     /// Polled reads and writes (`RWF_HIPRI`) issued and not yet completed: they complete
     /// only when someone polls the device for them (`iopoll_once`).
     #[pin]
-    iopoll: SpinLockIrq<List<Request>>,
+    pub(crate) iopoll: SpinLockIrq<List<Request>>,
     /// How many requests `iopoll` holds, changed under its lock, read without it.
-    iopoll_len: Atomic<u32>,
+    pub(crate) iopoll_len: Atomic<u32>,
     /// Woken on every posted event: waiters of GETEVENTS (plain sleeping tasks only, so it
     /// may be woken inside another wake-up).
     #[pin]
@@ -643,50 +640,6 @@ impl Context {
         };
         self.with_inner(irq, |inner| inner.producer.post(ring, event));
         sys::wake_after_post(&self.wait, &self.pollers);
-    }
-
-    /// Polls the device for the oldest issued polled read or write, which also completes the
-    /// others on its queue; returns false when none is pending. Requests still being issued
-    /// by their submitter (listed, but not polled until issued) are skipped. Called in
-    /// process context.
-    fn iopoll_once(&self) -> bool {
-        let iopoll = self.iopoll.lock();
-        if iopoll.is_empty() {
-            return false;
-        }
-        let issued = iopoll.iter().find(|req| req.iopoll_ready()).map(Arc::from);
-        drop(iopoll);
-        if let Some(req) = issued {
-            req.iopoll();
-        }
-        true
-    }
-
-    /// Puts a polled read or write on the `iopoll` list.
-    pub(crate) fn iopoll_push(&self, listed: ListArc<Request>) {
-        let mut iopoll = self.iopoll.lock();
-        iopoll.push_back(listed);
-        // Under the lock, so the count follows the list; relaxed, as the readers only need
-        // some recent value (a waiter is woken through `wait` after a push).
-        self.iopoll_len.fetch_add(1, Relaxed);
-    }
-
-    /// Takes `req`, a polled read or write of this context, off the `iopoll` list, if it is
-    /// there.
-    pub(crate) fn iopoll_remove(&self, req: &Request) -> Option<ListArc<Request>> {
-        let mut iopoll = self.iopoll.lock();
-        // SAFETY: A read or write (the only kind given here) only ever goes on its own
-        // context's `iopoll` list.
-        let listed = unsafe { iopoll.remove(req) };
-        if listed.is_some() {
-            self.iopoll_len.fetch_sub(1, Relaxed);
-        }
-        listed
-    }
-
-    /// Whether polled I/O is pending (a snapshot, without the lock).
-    fn has_iopoll(&self) -> bool {
-        self.iopoll_len.load(Relaxed) != 0
     }
 
     /// Posts an extra event of a multishot request, which needs a free slot of its own;

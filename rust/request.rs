@@ -24,7 +24,6 @@ use crate::{
         PollWaits,
         RwArgs,
         RwIo,
-        RwOwner,
         TrackedRef, //
     },
     uapi::IoEvent,
@@ -36,7 +35,6 @@ use kernel::{
     interrupt::LocalInterruptDisabled,
     list::{
         AtomicTracker,
-        ListArc,
         ListLinks,
         TryNewListArc, //
     },
@@ -255,31 +253,6 @@ impl Request {
     }
 }
 
-// SAFETY: `rw_io` returns the `RwIo` of `part`, a field of the request that is set once, by
-// `new`.
-unsafe impl RwOwner for Request {
-    fn rw_io(&self) -> Option<&RwIo> {
-        match &self.part {
-            Part::Rw(io) => Some(io),
-            _ => None,
-        }
-    }
-
-    fn rw_polled_issuing(this: &Arc<Self>) -> Result {
-        // On the context's list before it is issued, so a completion always finds it there to
-        // take it off; and only now, with the kiocb ready for a poller.
-        let listed = ListArc::<Self>::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
-        this.ctx.iopoll_push(listed);
-        Ok(())
-    }
-
-    fn rw_done(this: Arc<Self>, res: i64) {
-        let listed = this.unlist_iopoll();
-        Self::complete(this, res);
-        drop(listed);
-    }
-}
-
 impl WorkItem for Request {
     type Pointer = Arc<Request>;
 
@@ -292,23 +265,6 @@ impl WorkItem for Request {
             _ => i64::from(EINVAL.to_errno()),
         };
         Self::complete(this, res);
-    }
-}
-
-impl Request {
-    /// Takes a polled read or write off the context's `iopoll` list, if it is there.
-    fn unlist_iopoll(&self) -> Option<ListArc<Self>> {
-        self.ctx.iopoll_remove(self)
-    }
-
-    /// Polls the device for this polled read or write (see `Context::iopoll_once`).
-    pub(crate) fn iopoll(&self) -> bool {
-        self.rw_io().is_some_and(RwIo::iopoll)
-    }
-
-    /// Whether this polled read or write has been issued, so that polling for it can find it.
-    pub(crate) fn iopoll_ready(&self) -> bool {
-        self.rw_io().is_some_and(RwIo::is_issued)
     }
 }
 
