@@ -16,6 +16,7 @@ mod rw;
 mod sys;
 mod uaddr;
 mod uapi;
+mod wait;
 
 module! {
     type: AiopollModule,
