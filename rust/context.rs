@@ -700,16 +700,12 @@ impl Context {
         Err(EINPROGRESS)
     }
 
-    /// `poll()` on the context file: readable while the ring holds events.
-    pub(crate) fn poll_mask(&self) -> u32 {
+    /// `poll()` on the context file: whether it is readable, that is, the ring holds events.
+    pub(crate) fn poll_readable(&self) -> bool {
         let Some(ring) = self.ring.as_ref() else {
-            return 0;
+            return false;
         };
-        if self.inner.lock().producer.has_events(ring) {
-            kernel::bindings::POLLIN | kernel::bindings::POLLRDNORM
-        } else {
-            0
-        }
+        self.inner.lock().producer.has_events(ring)
     }
 
     /// The queue that `poll()` registers on.

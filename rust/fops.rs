@@ -187,7 +187,11 @@ unsafe extern "C" fn aiopoll_poll(
     // SAFETY: `file` and `table` are valid; the wait queue lives as long as the context, which
     // outlives every poll registration (they are removed before the file is released).
     unsafe { bindings::poll_wait(file, ctx.poll_queue().as_ptr(), table) };
-    ctx.poll_mask()
+    if ctx.poll_readable() {
+        bindings::POLLIN | bindings::POLLRDNORM
+    } else {
+        0
+    }
 }
 
 /// The `vm_operations_struct` of ring mappings; `vm_private_data` is the [`Context`].
