@@ -2,17 +2,16 @@
 
 //! The async I/O context: the object behind each open file of `/dev/aiopoll`.
 //!
+//! This file has the context itself, its ioctls (but `GETEVENTS`, in `rust/wait.rs`),
+//! `SUBMIT`'s parsing of iocbs, cancel, posting events, the mapping of the ring and fdinfo.
+//! The ring is in `rust/ring.rs`, the requests in `rust/request.rs`, `rust/poll.rs` and
+//! `rust/rw.rs`.
+//!
 //! # Locks
 //!
-//! - `setup_lock` (mutex) serialises `AIOPOLL_IOC_SETUP`.
-//! - `ring_lock` (mutex) serialises the readers of the ring (`AIOPOLL_IOC_GETEVENTS`), which
-//!   copy events to user space and move `head`, as fs/aio's `ring_lock`.
-//! - `inner` (spinlock, interrupts off) protects [`Inner`]: the trusted tail, the slot
-//!   accounting, the request count and the mapping state. Completions take it from any
-//!   context, including hard interrupts, so it is never held across anything that sleeps.
-//!
-//! Order: `setup_lock` → `ring_lock` → `inner` → the wait queues' own locks (taken inside
-//! `wake_all()` and `sys::wake_after_post()`); no lock is taken while `inner` is held.
+//! Each lock's field says what it protects. Their order, with the wait-queue locks of polled
+//! files and of the context's own queues, is stated once, in `Documentation/design.rst`
+//! (*Locks and their order*).
 
 use crate::{
     fops, poll,
