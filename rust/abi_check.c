@@ -22,9 +22,13 @@ static_assert(offsetof(struct aiopoll_version, features) == 8);
 
 static_assert(sizeof(struct aiopoll_ring) == AIOPOLL_RING_HEADER_LENGTH);
 static_assert(AIOPOLL_RING_HEADER_LENGTH == 32);
+static_assert(offsetof(struct aiopoll_ring, id) == 0);
+static_assert(offsetof(struct aiopoll_ring, nr) == 4);
 static_assert(offsetof(struct aiopoll_ring, head) == 8);
 static_assert(offsetof(struct aiopoll_ring, tail) == 12);
 static_assert(offsetof(struct aiopoll_ring, magic) == 16);
+static_assert(offsetof(struct aiopoll_ring, compat_features) == 20);
+static_assert(offsetof(struct aiopoll_ring, incompat_features) == 24);
 static_assert(offsetof(struct aiopoll_ring, header_length) == 28);
 static_assert(AIOPOLL_RING_MAGIC == 0xa10a10a1);
 

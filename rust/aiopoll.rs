@@ -9,10 +9,14 @@ use kernel::prelude::*;
 
 mod context;
 mod fops;
+mod poll;
 mod request;
+mod ring;
+mod rw;
 mod sys;
 mod uaddr;
 mod uapi;
+mod wait;
 
 module! {
     type: AiopollModule,
@@ -45,8 +49,8 @@ struct AiopollModule {
 #[pinned_drop]
 impl PinnedDrop for AiopollModule {
     fn drop(self: Pin<&mut Self>) {
-        // Completions run module code under `rcu_read_lock()` (see `sys::rw_complete`): wait
-        // for the last of them before the module's text goes away.
+        // Completions run module code under `rcu_read_lock()` (see `rw_complete` in
+        // `rust/sys/rw.rs`): wait for the last of them before the module's text goes away.
         kernel::sync::rcu::synchronize_rcu();
     }
 }

@@ -2,24 +2,26 @@
 
 //! The async I/O context: the object behind each open file of `/dev/aiopoll`.
 //!
+//! This file has the context itself, its ioctls (but `GETEVENTS`, in `rust/wait.rs`),
+//! `SUBMIT`'s parsing of iocbs, cancel, posting events, the mapping of the ring and fdinfo.
+//! The ring is in `rust/ring.rs`, the requests in `rust/request.rs`, `rust/poll.rs` and
+//! `rust/rw.rs`.
+//!
 //! # Locks
 //!
-//! - `setup_lock` (mutex) serialises `AIOPOLL_IOC_SETUP`.
-//! - `ring_lock` (mutex) serialises the readers of the ring (`AIOPOLL_IOC_GETEVENTS`), which
-//!   copy events to user space and move `head`, as fs/aio's `ring_lock`.
-//! - `inner` (spinlock, interrupts off) protects [`Inner`]: the trusted tail, the slot
-//!   accounting, the request count and the mapping state. Completions take it from any
-//!   context, including hard interrupts, so it is never held across anything that sleeps.
-//!
-//! Order: `setup_lock` → `ring_lock` → `inner` → the wait queues' own locks (taken inside
-//! `wake_all()` and `sys::wake_after_post()`); no lock is taken while `inner` is held.
+//! Each lock's field says what it protects. Their order, with the wait-queue locks of polled
+//! files and of the context's own queues, is stated once, in `Documentation/design.rst`
+//! (*Locks and their order*).
 
 use crate::{
-    fops,
+    fops, poll,
     request::{
-        self,
         Op,
         Request, //
+    },
+    ring::{
+        Producer,
+        Ring, //
     },
     sys::{
         self,
@@ -27,26 +29,19 @@ use crate::{
         OwnerExit,
         OwnerWatch,
         PollQueue,
-        RingMem,
         RwArgs,
-        SigmaskSwap,
         Tracked,
         TrackedRef,
         Tracker,
         Vma,
-        WaitEnd,
         WaitQueue, //
     },
     uaddr::UserAddr,
     uapi::{
         self,
-        IoEvent, //
-        Iocb,
+        IoEvent,
+        Iocb, //
     },
-};
-use core::{
-    mem::size_of,
-    num::NonZeroU32, //
 };
 use kernel::{
     c_str,
@@ -55,10 +50,7 @@ use kernel::{
         File, //
     },
     interrupt::LocalInterruptDisabled,
-    list::{
-        List,
-        ListArc, //
-    },
+    list::List,
     mm::Mm,
     new_mutex,
     new_spinlock_irq, //
@@ -83,137 +75,18 @@ use kernel::{
         SetOnce,
         SpinLockIrq, //
     },
-    time::{
-        msecs_to_jiffies,
-        Instant,
-        Monotonic, //
-    },
 };
 
 /// Source of context ids, unique for the lifetime of the module.
 static NEXT_ID: Atomic<u64> = Atomic::new(1);
 
-/// Events reserved by all contexts together (fs/aio's `aio_nr`).
-static TOTAL_EVENTS: Atomic<u64> = Atomic::new(0);
-
-/// Byte offsets in the ring header (`struct aiopoll_ring`).
-const RING_ID: usize = 0;
-const RING_NR: usize = 4;
-const RING_HEAD: usize = 8;
-const RING_TAIL: usize = 12;
-const RING_MAGIC: usize = 16;
-const RING_COMPAT: usize = 20;
-const RING_INCOMPAT: usize = 24;
-const RING_HEADER_LENGTH: usize = 28;
-
-/// Largest ring fs/aio accepts: `nr_events * 2` up to `0x10000000 / sizeof(struct io_event)`.
-const MAX_RING_EVENTS: u32 = 0x1000_0000 / size_of::<IoEvent>() as u32;
-
-/// A context's completion ring, fixed by `AIOPOLL_IOC_SETUP`.
-pub(crate) struct Ring {
-    mem: RingMem,
-    /// Slots in the ring (the trusted copy of `aiopoll_ring.nr`); never zero, so the index
-    /// arithmetic below cannot divide by zero.
-    nr: NonZeroU32,
-    /// What the context counts against the module-wide limit.
-    reserved_events: u64,
-    /// `Inner::tail`, published (release) after the events before it were written, for the
-    /// readers of the ring, which need no lock to see how far it is filled.
-    tail: Atomic<u32>,
-    /// Free slots (fs/aio's `reqs_available`): `nr - 1` minus requests in flight minus events
-    /// posted and not yet credited back (`Inner::completed`). Taken without a lock by
-    /// submissions; credited back under `inner` (consumed events) or by a failed submission.
-    /// A plain counter: only its value matters, and atomic read-modify-writes of one
-    /// location are totally ordered, so the sum above stays `nr - 1` and the ring can never
-    /// hold more events than it has slots.
-    free: Atomic<u32>,
-}
-
-impl Ring {
-    /// Byte offset of slot `slot`.
-    fn slot_offset(slot: u32) -> usize {
-        uapi::RING_HEADER_LENGTH + slot as usize * size_of::<IoEvent>()
-    }
-
-    /// `head` as user space left it, clamped into the ring (it is user-writable).
-    fn user_head(&self) -> u32 {
-        self.mem.read_u32(RING_HEAD) % self.nr
-    }
-
-    /// Takes a free slot, without a lock; false if none is free.
-    fn try_take(&self) -> bool {
-        let mut free = self.free.load(Relaxed);
-        loop {
-            if free == 0 {
-                return false;
-            }
-            match self.free.cmpxchg(free, free - 1, Relaxed) {
-                Ok(_) => return true,
-                Err(now) => free = now,
-            }
-        }
-    }
-
-    /// Gives back `n` slots.
-    fn give_back(&self, n: u32) {
-        self.free.fetch_add(n, Relaxed);
-    }
-}
-
 /// The state of a context that completions may change, under `Context::inner`.
 struct Inner {
-    /// The next slot to fill: the trusted copy of `aiopoll_ring.tail`.
-    tail: u32,
-    /// Events posted but not yet credited back to `Ring::free` (fs/aio's
-    /// `completed_events`).
-    completed: u32,
-    /// Events posted since the context was created (for fdinfo).
-    total_completed: u64,
+    /// The ring's writing side: its tail and slot accounting.
+    producer: Producer,
     /// Live mappings of the ring, and the address of the newest (fdinfo).
     maps: u32,
     map_addr: usize,
-}
-
-impl Inner {
-    /// Takes a ring slot, crediting back what user space consumed if none is free; false
-    /// when `nr - 1` slots stay taken (so the ring cannot overflow).
-    fn reserve(&mut self, ring: &Ring) -> bool {
-        if ring.try_take() {
-            return true;
-        }
-        self.refill(ring);
-        ring.try_take()
-    }
-
-    /// Writes `event` in the ring and publishes it (fs/aio's `aio_complete()`).
-    fn post(&mut self, ring: &Ring, event: &IoEvent) {
-        let tail = self.tail;
-        ring.mem.write_event(Ring::slot_offset(tail), event);
-        // The event must be visible before the tail that publishes it: pairs with the
-        // reader's read barrier (GETEVENTS) or acquire load (user space).
-        ring.mem.write_barrier();
-        let tail = tail.wrapping_add(1) % ring.nr;
-        self.tail = tail;
-        ring.mem.write_u32(RING_TAIL, tail);
-        // For the lock-free readers of the kernel side: the event before the tail.
-        ring.tail.store(tail, Release);
-        self.completed += 1;
-        self.total_completed += 1;
-        self.refill(ring);
-    }
-
-    /// Credits back the slots of events user space consumed (fs/aio's
-    /// `refill_reqs_available()`): whatever was completed and is no longer between `head` and
-    /// the tail.
-    fn refill(&mut self, ring: &Ring) {
-        let head = ring.user_head();
-        let in_ring = self.tail.wrapping_add(ring.nr.get()).wrapping_sub(head) % ring.nr;
-        if self.completed > in_ring {
-            let consumed = self.completed - in_ring;
-            self.completed -= consumed;
-            ring.give_back(consumed);
-        }
-    }
 }
 
 /// One async I/O context, owned by the file that opened it.
@@ -238,10 +111,15 @@ pub(crate) struct Context {
     owner_watch: OwnerWatch,
     /// The ring, set once by `AIOPOLL_IOC_SETUP` and freed with the context.
     ring: SetOnce<Ring>,
+    /// Serialises `AIOPOLL_IOC_SETUP`: the ring is checked absent and installed under it.
     #[pin]
     setup_lock: Mutex<()>,
+    /// Serialises the readers of the ring in `GETEVENTS`, which copy events out and move
+    /// `head` (fs/aio's `ring_lock`; see [`Ring::read`]).
     #[pin]
-    ring_lock: Mutex<()>,
+    pub(crate) ring_lock: Mutex<()>,
+    /// What completions change ([`Inner`]); taken from any context, hard interrupts included,
+    /// so nothing that sleeps and no other lock is taken under it.
     #[pin]
     inner: SpinLockIrq<Inner>,
     /// Armed poll requests, which the cancel ioctl and `release` can cancel (fs/aio's
@@ -251,13 +129,13 @@ pub(crate) struct Context {
     /// Polled reads and writes (`RWF_HIPRI`) issued and not yet completed: they complete
     /// only when someone polls the device for them (`iopoll_once`).
     #[pin]
-    iopoll: SpinLockIrq<List<Request>>,
+    pub(crate) iopoll: SpinLockIrq<List<Request>>,
     /// How many requests `iopoll` holds, changed under its lock, read without it.
-    iopoll_len: Atomic<u32>,
+    pub(crate) iopoll_len: Atomic<u32>,
     /// Woken on every posted event: waiters of GETEVENTS (plain sleeping tasks only, so it
     /// may be woken inside another wake-up).
     #[pin]
-    wait: WaitQueue,
+    pub(crate) wait: WaitQueue,
     /// Woken on every posted event too: pollers of the context file (poll, select, epoll,
     /// other contexts' poll requests), from a work item when the event is posted inside a
     /// wake-up (see [`PollQueue`]).
@@ -408,9 +286,7 @@ impl Context {
                 setup_lock <- new_mutex!(()),
                 ring_lock <- new_mutex!(()),
                 inner <- new_spinlock_irq!(Inner {
-                    tail: 0,
-                    completed: 0,
-                    total_completed: 0,
+                    producer: Producer::new(),
                     maps: 0,
                     map_addr: 0,
                 }),
@@ -461,7 +337,7 @@ impl Context {
         // its code.
         self.requests.wait_idle();
         if let Some(ring) = self.ring.as_ref() {
-            TOTAL_EVENTS.fetch_sub(ring.reserved_events, Relaxed);
+            ring.unreserve();
         }
     }
 
@@ -476,7 +352,7 @@ impl Context {
     }
 
     /// The ring, or `EINVAL` before `AIOPOLL_IOC_SETUP`.
-    fn ring(&self) -> Result<&Ring> {
+    pub(crate) fn ring(&self) -> Result<&Ring> {
         self.ring.as_ref().ok_or(EINVAL)
     }
 
@@ -530,8 +406,7 @@ impl Context {
         }
     }
 
-    /// `AIOPOLL_IOC_SETUP`: sizes and allocates the ring as fs/aio's `ioctx_alloc()` and
-    /// `aio_setup_ring()` do.
+    /// `AIOPOLL_IOC_SETUP`: sizes and allocates the ring (see [`Ring::new`]).
     fn setup(&self, arg: UserAddr) -> Result<isize> {
         let mut args: uapi::Setup = arg.read()?;
         if args.flags != 0 || args.reserved != [0; 2] || args.nr_events == 0 {
@@ -541,65 +416,11 @@ impl Context {
         if self.ring.as_ref().is_some() {
             return Err(EINVAL);
         }
-        // Like fs/aio: at least four per possible CPU, doubled, with fs/aio's (wrapping)
-        // arithmetic and its errnos.
-        let wanted = args
-            .nr_events
-            .max(sys::num_possible_cpus().saturating_mul(4))
-            .wrapping_mul(2);
-        if wanted > MAX_RING_EVENTS {
-            return Err(EINVAL);
-        }
-        let limit = u64::from(crate::module_parameters::max_events.value());
-        if wanted == 0 || u64::from(args.nr_events) > limit {
-            return Err(EAGAIN);
-        }
-        let page = kernel::page::PAGE_SIZE;
-        let bytes = Ring::slot_offset(wanted + 2);
-        let size = bytes.div_ceil(page) * page;
-        let nr = ((size - uapi::RING_HEADER_LENGTH) / size_of::<IoEvent>()) as u32;
-        let nr = NonZeroU32::new(nr).ok_or(EINVAL)?;
-
-        // Reserve against the module-wide limit (fs/aio's aio_max_nr), racing contexts
-        // included: the compare-exchange makes the check and the addition one step.
-        let need = u64::from(args.nr_events);
-        let mut total = TOTAL_EVENTS.load(Relaxed);
-        loop {
-            let new = total
-                .checked_add(need)
-                .filter(|&t| t <= limit)
-                .ok_or(EAGAIN)?;
-            match TOTAL_EVENTS.cmpxchg(total, new, Relaxed) {
-                Ok(_) => break,
-                Err(now) => total = now,
-            }
-        }
-        let mem = match RingMem::new(size) {
-            Ok(mem) => mem,
-            Err(e) => {
-                TOTAL_EVENTS.fetch_sub(need, Relaxed);
-                return Err(e);
-            }
-        };
-        mem.write_u32(RING_ID, args.ring_id);
-        mem.write_u32(RING_NR, nr.get());
-        mem.write_u32(RING_HEAD, 0);
-        mem.write_u32(RING_TAIL, 0);
-        mem.write_u32(RING_MAGIC, uapi::RING_MAGIC);
-        mem.write_u32(RING_COMPAT, uapi::RING_COMPAT_FEATURES);
-        mem.write_u32(RING_INCOMPAT, uapi::RING_INCOMPAT_FEATURES);
-        mem.write_u32(RING_HEADER_LENGTH, uapi::RING_HEADER_LENGTH as u32);
-        args.ring_nr = nr.get();
-        args.ring_size = size as u64;
-        let ring = Ring {
-            mem,
-            nr,
-            reserved_events: need,
-            tail: Atomic::new(0),
-            free: Atomic::new(nr.get() - 1),
-        };
+        let ring = Ring::new(args.nr_events, args.ring_id)?;
+        args.ring_nr = ring.nr();
+        args.ring_size = ring.size() as u64;
         if let Err(e) = arg.write(&args) {
-            TOTAL_EVENTS.fetch_sub(need, Relaxed);
+            ring.unreserve();
             return Err(e);
         }
         // Cannot fail: `setup_lock` is held and the ring was checked empty above.
@@ -616,7 +437,7 @@ impl Context {
             return Err(EINVAL);
         }
         // The lock only when no slot is free: crediting back consumed events needs it.
-        if !ring.try_take() && !self.inner.lock().reserve(ring) {
+        if !ring.try_take() && !self.inner.lock().producer.reserve(ring) {
             return Err(EAGAIN);
         }
         Ok(Slot {
@@ -632,7 +453,7 @@ impl Context {
             return Err(EINVAL);
         }
         let ring = self.ring()?;
-        let nr = nr.min(i64::from(ring.nr.get())) as usize;
+        let nr = nr.min(i64::from(ring.nr())) as usize;
         let compat = sys::in_compat_syscall();
         let mut done = 0;
         let mut err = Ok(());
@@ -690,7 +511,7 @@ impl Context {
         // fs/aio writes KIOCB_KEY to aio_key before looking at the opcode.
         uiocb
             .offset(core::mem::offset_of!(Iocb, aio_key))?
-            .write(&uapi::KIOCB_KEY)?;
+            .write_u32(uapi::KIOCB_KEY)?;
         let mut poll_of_context = None;
         let mut rw = None;
         let op = match op {
@@ -739,7 +560,7 @@ impl Context {
                     None => None,
                 };
                 Op::Poll {
-                    events: sys::demangle_poll(iocb.aio_buf as u16) | request::POLL_ALWAYS,
+                    events: sys::demangle_poll(iocb.aio_buf as u16) | poll::POLL_ALWAYS,
                     multishot: iocb.aio_flags & uapi::IOCB_FLAG_MULTISHOT != 0,
                 }
             }
@@ -814,52 +635,8 @@ impl Context {
         let Some(ring) = self.ring.as_ref() else {
             return;
         };
-        self.with_inner(irq, |inner| inner.post(ring, event));
+        self.with_inner(irq, |inner| inner.producer.post(ring, event));
         sys::wake_after_post(&self.wait, &self.pollers);
-    }
-
-    /// Polls the device for the oldest issued polled read or write, which also completes the
-    /// others on its queue; returns false when none is pending. Requests still being issued
-    /// by their submitter (listed, but not polled until issued) are skipped. Called in
-    /// process context.
-    fn iopoll_once(&self) -> bool {
-        let iopoll = self.iopoll.lock();
-        if iopoll.is_empty() {
-            return false;
-        }
-        let issued = iopoll.iter().find(|req| req.iopoll_ready()).map(Arc::from);
-        drop(iopoll);
-        if let Some(req) = issued {
-            req.iopoll();
-        }
-        true
-    }
-
-    /// Puts a polled read or write on the `iopoll` list.
-    pub(crate) fn iopoll_push(&self, listed: ListArc<Request>) {
-        let mut iopoll = self.iopoll.lock();
-        iopoll.push_back(listed);
-        // Under the lock, so the count follows the list; relaxed, as the readers only need
-        // some recent value (a waiter is woken through `wait` after a push).
-        self.iopoll_len.fetch_add(1, Relaxed);
-    }
-
-    /// Takes `req`, a polled read or write of this context, off the `iopoll` list, if it is
-    /// there.
-    pub(crate) fn iopoll_remove(&self, req: &Request) -> Option<ListArc<Request>> {
-        let mut iopoll = self.iopoll.lock();
-        // SAFETY: A read or write (the only kind given here) only ever goes on its own
-        // context's `iopoll` list.
-        let listed = unsafe { iopoll.remove(req) };
-        if listed.is_some() {
-            self.iopoll_len.fetch_sub(1, Relaxed);
-        }
-        listed
-    }
-
-    /// Whether polled I/O is pending (a snapshot, without the lock).
-    fn has_iopoll(&self) -> bool {
-        self.iopoll_len.load(Relaxed) != 0
     }
 
     /// Posts an extra event of a multishot request, which needs a free slot of its own;
@@ -882,9 +659,9 @@ impl Context {
         };
         // Reserved and posted in one section: the slot is taken and filled at once.
         let posted = self.with_inner(irq, |inner| {
-            let reserved = inner.reserve(ring);
+            let reserved = inner.producer.reserve(ring);
             if reserved {
-                inner.post(ring, &event);
+                inner.producer.post(ring, &event);
             }
             reserved
         });
@@ -893,133 +670,6 @@ impl Context {
         }
         sys::wake_after_post(&self.wait, &self.pollers);
         true
-    }
-
-    /// Copies up to `nr` events from the ring to `events` and consumes them (fs/aio's
-    /// `aio_read_events_ring()`).
-    fn read_ring(&self, ring: &Ring, events: UserAddr, nr: i64) -> Result<i64> {
-        let _guard = self.ring_lock.lock();
-        // Acquire: the events up to the tail are visible (see `Inner::post`).
-        let tail = ring.tail.load(Acquire);
-        let mut head = ring.user_head();
-        let mut got: i64 = 0;
-        while got < nr && head != tail {
-            // Contiguous events from `head`, up to the end of the ring.
-            let avail = if head < tail {
-                tail - head
-            } else {
-                ring.nr.get() - head
-            };
-            let n = i64::from(avail).min(nr - got) as u32;
-            let bytes = n as usize * size_of::<IoEvent>();
-            let dst = events.element::<IoEvent>(got as usize)?;
-            // The whole destination range must not wrap either (`copy_to_user` checks the
-            // rest).
-            dst.offset(bytes)?;
-            ring.mem
-                .copy_to_user(Ring::slot_offset(head), bytes, dst.ptr()?)?;
-            got += i64::from(n);
-            head = head.wrapping_add(n) % ring.nr;
-        }
-        if got > 0 {
-            ring.mem.write_u32(RING_HEAD, head);
-        }
-        Ok(got)
-    }
-
-    /// `AIOPOLL_IOC_GETEVENTS`, as fs/aio's `io_pgetevents()`: the same order of checks, the
-    /// signal mask swapped for the wait, and `ERESTARTNOHAND` when a signal interrupted a wait
-    /// that reaped nothing (user space sees `EINTR` when a handler ran).
-    fn getevents(&self, args: &uapi::GetEvents) -> Result<isize> {
-        let timeout = if args.timeout != 0 {
-            Some(sys::get_timeout(args.timeout)?)
-        } else {
-            None
-        };
-        if args.reserved != 0 {
-            return Err(EINVAL);
-        }
-        let swap = SigmaskSwap::install(args.sigmask, args.sigsetsize)?;
-        let ret = self.read_events(args, timeout);
-        if swap.finish() && matches!(ret, Ok(0)) {
-            return Err(ERESTARTNOHAND);
-        }
-        ret
-    }
-
-    /// Reaps events, waiting for `min_nr` of them until `timeout` (fs/aio's `read_events()`).
-    /// A signal ends the wait with what was reaped so far.
-    fn read_events(&self, args: &uapi::GetEvents, timeout: Option<i64>) -> Result<isize> {
-        if args.min_nr < 0 || args.min_nr > args.nr {
-            return Err(EINVAL);
-        }
-        let ring = self.ring()?;
-        // A relative timeout; waits are in jiffies, rounded up, so never shorter than asked.
-        // The clock is read only when there is a timeout.
-        let start = timeout.map(|ns| (ns, Instant::<Monotonic>::now()));
-        let left = |start: &Option<(i64, Instant<Monotonic>)>| {
-            start.as_ref().map(|(ns, start)| {
-                let ns = ns.saturating_sub(start.elapsed().as_nanos());
-                if ns <= 0 {
-                    0
-                } else {
-                    let ms = (ns as u64).div_ceil(1_000_000).min(u64::from(u32::MAX));
-                    msecs_to_jiffies(ms as u32) as u64
-                }
-            })
-        };
-        // With polled I/O pending, every call polls the device at least once, so a call that
-        // does not wait (min_nr 0 or a zero timeout) is how a ring reaper drives polling.
-        if self.has_iopoll() {
-            self.iopoll_once();
-        }
-        let events = UserAddr::new(args.events);
-        let mut got: i64 = 0;
-        loop {
-            let read = events
-                .element::<IoEvent>(got as usize)
-                .and_then(|dst| self.read_ring(ring, dst, args.nr - got));
-            match read {
-                Ok(n) => got += n,
-                Err(e) if got == 0 => return Err(e),
-                Err(_) => return Ok(got as isize),
-            }
-            let remaining = left(&start);
-            if got >= args.min_nr || remaining == Some(0) {
-                return Ok(got as isize);
-            }
-            if self.has_iopoll() {
-                // Polled I/O pending: spin on the device instead of sleeping (its completions
-                // come from our polling), until min_nr, the deadline, or a signal.
-                if kernel::current!().signal_pending() {
-                    return Ok(got as isize);
-                }
-                self.iopoll_once();
-                sys::cond_resched();
-                continue;
-            }
-            // Wakes up for new events, and for polled I/O submitted meanwhile (which only a
-            // reaper completes: see `submit_one`).
-            let end = self.wait.wait_interruptible(remaining, || {
-                // No lock: `wait_interruptible` orders these loads after the waiter is on the
-                // queue, and a poster's or submitter's `wake_after_post`/`wake_all` orders its
-                // change before its look at the queue (a full barrier on each side).
-                ring.user_head() != ring.tail.load(Acquire) || self.has_iopoll()
-            });
-            match end {
-                WaitEnd::Done => {}
-                WaitEnd::TimedOut => {
-                    // Collect what arrived at the deadline, then return.
-                    got += events
-                        .element::<IoEvent>(got as usize)
-                        .and_then(|dst| self.read_ring(ring, dst, args.nr - got))
-                        .unwrap_or(0);
-                    return Ok(got as isize);
-                }
-                // The caller turns "interrupted with nothing reaped" into ERESTARTNOHAND.
-                WaitEnd::Interrupted => return Ok(got as isize),
-            }
-        }
     }
 
     /// `AIOPOLL_IOC_CANCEL`, as fs/aio's `io_cancel()`: checks the key of the user's iocb,
@@ -1049,17 +699,12 @@ impl Context {
         Err(EINPROGRESS)
     }
 
-    /// `poll()` on the context file: readable while the ring holds events.
-    pub(crate) fn poll_mask(&self) -> u32 {
+    /// `poll()` on the context file: whether it is readable, that is, the ring holds events.
+    pub(crate) fn poll_readable(&self) -> bool {
         let Some(ring) = self.ring.as_ref() else {
-            return 0;
+            return false;
         };
-        let inner = self.inner.lock();
-        if ring.user_head() != inner.tail {
-            kernel::bindings::POLLIN | kernel::bindings::POLLRDNORM
-        } else {
-            0
-        }
+        self.inner.lock().producer.has_events(ring)
     }
 
     /// The queue that `poll()` registers on.
@@ -1072,7 +717,7 @@ impl Context {
     pub(crate) fn mmap(&self, vma: &Vma) -> Result {
         self.check_owner()?;
         let ring = self.ring()?;
-        if !vma.is_shared() || vma.pgoff() != 0 || vma.len() != ring.mem.size() {
+        if !vma.is_shared() || vma.pgoff() != 0 || vma.len() != ring.size() {
             return Err(EINVAL);
         }
         // The ring is data: never executable (as a mapping of a `noexec` mount, `EPERM`).
@@ -1086,7 +731,7 @@ impl Context {
         inner.maps = 1;
         inner.map_addr = vma.start();
         drop(inner);
-        ring.mem.map(vma).inspect_err(|_| {
+        ring.map(vma).inspect_err(|_| {
             self.inner.lock().maps = 0;
         })
     }
@@ -1117,7 +762,7 @@ impl Context {
         seq_print!(m, "aiopoll-abi:\t{}.{}\n", uapi::ABI_MAJOR, uapi::ABI_MINOR);
         seq_print!(m, "ctx-id:\t{}\n", self.id);
         let (nr, size, free) = match self.ring.as_ref() {
-            Some(r) => (r.nr.get(), r.mem.size(), r.free.load(Relaxed)),
+            Some(r) => (r.nr(), r.size(), r.free_slots()),
             None => (0, 0, 0),
         };
         let inner = self.inner.lock();
@@ -1129,9 +774,9 @@ impl Context {
             "in-flight:\t{}\n",
             nr.saturating_sub(1)
                 .saturating_sub(free)
-                .saturating_sub(inner.completed)
+                .saturating_sub(inner.producer.completed())
         );
-        seq_print!(m, "completed:\t{}\n", inner.total_completed);
+        seq_print!(m, "completed:\t{}\n", inner.producer.total_completed());
     }
 }
 

@@ -5,7 +5,7 @@
 //! The kernel's `MiscDevice` abstraction cannot provide `poll` (which makes a context usable
 //! from epoll) nor custom `vm_ops` for the completion ring, so this file builds the operations
 //! table by hand, as Rust Binder does. It is one of the two places in the module that touch
-//! `kernel::bindings` (the other is `rust/sys.rs`): every trampoline here turns raw pointers
+//! `kernel::bindings` (the other is `rust/sys/`): every trampoline here turns raw pointers
 //! into safe types and calls the safe methods of [`Context`].
 
 use crate::{
@@ -187,7 +187,11 @@ unsafe extern "C" fn aiopoll_poll(
     // SAFETY: `file` and `table` are valid; the wait queue lives as long as the context, which
     // outlives every poll registration (they are removed before the file is released).
     unsafe { bindings::poll_wait(file, ctx.poll_queue().as_ptr(), table) };
-    ctx.poll_mask()
+    if ctx.poll_readable() {
+        bindings::POLLIN | bindings::POLLRDNORM
+    } else {
+        0
+    }
 }
 
 /// The `vm_operations_struct` of ring mappings; `vm_private_data` is the [`Context`].

@@ -32,6 +32,11 @@ unsigned int aiopoll_num_possible_cpus(void)
 	return num_possible_cpus();
 }
 
+int aiopoll_put_user_u32(u64 uaddr, u32 val)
+{
+	return put_user(val, (u32 __user *)u64_to_user_ptr(uaddr));
+}
+
 bool aiopoll_in_compat_syscall(void)
 {
 	return in_compat_syscall();
@@ -600,21 +605,13 @@ void aiopoll_restore_saved_sigmask_unless(bool interrupted)
 		sigprocmask(SIG_SETMASK, &current->saved_sigmask, NULL);
 }
 
-static int aiopoll_poll_wake(struct wait_queue_entry *wait, unsigned int mode, int sync,
-			     void *key)
-{
-	struct aiopoll_pwait *pw = container_of(wait, struct aiopoll_pwait, wait);
-
-	return aiopoll_poll_wake_rs(wait->private, pw, key_to_poll(key));
-}
-
 static_assert(sizeof(struct aiopoll_pwait) ==
 	      sizeof(struct wait_queue_entry) + sizeof(struct wait_queue_head *));
 
-void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner)
+void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner, wait_queue_func_t wake)
 {
 	INIT_LIST_HEAD(&pw->wait.entry);
-	init_waitqueue_func_entry(&pw->wait, aiopoll_poll_wake);
+	init_waitqueue_func_entry(&pw->wait, wake);
 	pw->wait.private = owner;
 	pw->head = NULL;
 }
@@ -652,7 +649,8 @@ static void aiopoll_poll_queue_proc(struct file *file, struct wait_queue_head *h
 			apt->error = -ENOMEM;
 			return;
 		}
-		aiopoll_pwait_init(pw, apt->first->wait.private);
+		/* The first entry's owner and wake-up function. */
+		aiopoll_pwait_init(pw, apt->first->wait.private, apt->first->wait.func);
 		/* Read by the request's owner after the arming hands the request over. */
 		WRITE_ONCE(*apt->second, pw);
 		break;
@@ -749,12 +747,13 @@ void aiopoll_pwait_pollfree_locked(struct aiopoll_pwait *pw)
 	smp_store_release(&pw->head, NULL);
 }
 
-unsigned int aiopoll_demangle_poll(u16 val)
-{
-	return (__force unsigned int)demangle_poll(val);
-}
-
-u16 aiopoll_mangle_poll(unsigned int mask)
-{
-	return mangle_poll((__force __poll_t)mask);
-}
+/*
+ * mangle_poll() and demangle_poll() are in Rust (rust/sys/poll.rs, so that they inline), with
+ * the EPOLL* values of <uapi/linux/eventpoll.h> written out there: check them here.
+ */
+static_assert((__force u32)EPOLLIN == 0x1 && (__force u32)EPOLLPRI == 0x2 &&
+	      (__force u32)EPOLLOUT == 0x4 && (__force u32)EPOLLERR == 0x8 &&
+	      (__force u32)EPOLLHUP == 0x10 && (__force u32)EPOLLNVAL == 0x20 &&
+	      (__force u32)EPOLLRDNORM == 0x40 && (__force u32)EPOLLRDBAND == 0x80 &&
+	      (__force u32)EPOLLWRNORM == 0x100 && (__force u32)EPOLLWRBAND == 0x200 &&
+	      (__force u32)EPOLLMSG == 0x400 && (__force u32)EPOLLRDHUP == 0x2000);

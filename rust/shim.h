@@ -2,8 +2,8 @@
 /*
  * The C side of aiopoll: small wrappers around kernel functions that are static inline or
  * macros (so Rust cannot call them) and around a few fs/aio.c steps that need many of them.
- * Everything here calls only exported symbols. rust/sys.rs declares these functions and wraps
- * them in safe Rust; no other Rust file calls them.
+ * Everything here calls only exported symbols. rust/sys/shim.rs declares these functions and
+ * the rest of rust/sys/ wraps them in safe Rust; no other Rust file calls them.
  */
 #ifndef AIOPOLL_SHIM_H
 #define AIOPOLL_SHIM_H
@@ -21,6 +21,9 @@ struct vm_area_struct;
 struct vm_operations_struct;
 
 unsigned int aiopoll_num_possible_cpus(void);
+
+/* put_user() of a u32 (inline in C, unlike copy_to_user() of four bytes). */
+int aiopoll_put_user_u32(u64 uaddr, u32 val);
 
 /* Whether the current system call is a 32-bit one. */
 bool aiopoll_in_compat_syscall(void);
@@ -123,11 +126,11 @@ struct aiopoll_pwait {
 	struct wait_queue_head *head;
 };
 
-/* Implemented in Rust (rust/sys.rs): the wake-up of a poll request; called with the
- * queue's lock held, often with interrupts off. */
-int aiopoll_poll_wake_rs(void *owner, struct aiopoll_pwait *pw, unsigned int mask);
-
-void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner);
+/*
+ * Prepares @pw for @owner, stored in @pw->wait.private: @wake (rust/sys/poll.rs) is the
+ * entry's wake-up function, which finds the request there.
+ */
+void aiopoll_pwait_init(struct aiopoll_pwait *pw, void *owner, wait_queue_func_t wake);
 unsigned int aiopoll_poll_arm(struct file *file, unsigned int events, struct aiopoll_pwait *first,
 			      struct aiopoll_pwait **second, int *queued, int *error);
 void aiopoll_pwait_free(struct aiopoll_pwait *pw);
@@ -136,7 +139,5 @@ struct wait_queue_head *aiopoll_pwait_lock(struct aiopoll_pwait *pw, unsigned lo
 void aiopoll_pwait_unlock(struct wait_queue_head *head, unsigned long flags);
 void aiopoll_pwait_del_locked(struct aiopoll_pwait *pw);
 void aiopoll_pwait_pollfree_locked(struct aiopoll_pwait *pw);
-unsigned int aiopoll_demangle_poll(u16 val);
-u16 aiopoll_mangle_poll(unsigned int mask);
 
 #endif /* AIOPOLL_SHIM_H */

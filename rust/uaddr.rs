@@ -65,6 +65,11 @@ impl UserAddr {
         self.slice(size_of::<T>())?.reader().read()
     }
 
+    /// Writes a `u32` at the address (`put_user()`).
+    pub(crate) fn write_u32(self, value: u32) -> Result {
+        crate::sys::put_user_u32(self.0, value)
+    }
+
     /// Writes `value` at the address.
     pub(crate) fn write<T: AsBytes>(self, value: &T) -> Result {
         self.slice(size_of::<T>())?.writer().write(value)

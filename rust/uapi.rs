@@ -106,6 +106,22 @@ pub(crate) struct IoEvent {
     pub(crate) res2: i64,
 }
 
+/// `struct aiopoll_ring` (fs/aio's `struct aio_ring`): the header of the mapped ring, which the
+/// `struct io_event` slots follow. The kernel never reads or writes it as a whole: user space
+/// may write any of it at any time, so each field is accessed on its own, at its
+/// `offset_of!`, with a volatile access (see `RingMem`).
+#[repr(C)]
+pub(crate) struct RingHeader {
+    pub(crate) id: u32,
+    pub(crate) nr: u32,
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+    pub(crate) magic: u32,
+    pub(crate) compat_features: u32,
+    pub(crate) incompat_features: u32,
+    pub(crate) header_length: u32,
+}
+
 /// `struct iocb` of `<linux/aio_abi.h>` (x86-64, little endian: `aio_key` first).
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -191,6 +207,17 @@ const _: () = {
     assert!(offset_of!(IoEvent, obj) == 8);
     assert!(offset_of!(IoEvent, res) == 16);
     assert!(offset_of!(IoEvent, res2) == 24);
+
+    assert!(size_of::<RingHeader>() == RING_HEADER_LENGTH);
+    assert!(RING_HEADER_LENGTH == 32);
+    assert!(offset_of!(RingHeader, id) == 0);
+    assert!(offset_of!(RingHeader, nr) == 4);
+    assert!(offset_of!(RingHeader, head) == 8);
+    assert!(offset_of!(RingHeader, tail) == 12);
+    assert!(offset_of!(RingHeader, magic) == 16);
+    assert!(offset_of!(RingHeader, compat_features) == 20);
+    assert!(offset_of!(RingHeader, incompat_features) == 24);
+    assert!(offset_of!(RingHeader, header_length) == 28);
 
     assert!(size_of::<Iocb>() == 64);
     assert!(offset_of!(Iocb, aio_key) == 8);
