@@ -8,10 +8,10 @@
 #include <linux/stddef.h>
 #include "../uapi/linux/aiopoll.h"
 
-static_assert(AIOPOLL_ABI_MAJOR == 1 && AIOPOLL_ABI_MINOR == 5);
+static_assert(AIOPOLL_ABI_MAJOR == 1 && AIOPOLL_ABI_MINOR == 6);
 static_assert(AIOPOLL_IOC_MAGIC == 0xA9);
 static_assert(AIOPOLL_FEAT_CONTEXT == 1 && AIOPOLL_FEAT_SIGMASK == 2 && AIOPOLL_FEAT_POLL == 4);
-static_assert(AIOPOLL_FEAT_HIPRI == 8 && AIOPOLL_FEAT_COMPAT == 16);
+static_assert(AIOPOLL_FEAT_HIPRI == 8 && AIOPOLL_FEAT_COMPAT == 16 && AIOPOLL_FEAT_SUBMIT_WAIT == 32);
 static_assert(AIOPOLL_IOCB_FLAG_MULTISHOT == (1 << 16) && AIOPOLL_POLL_MORE == 1);
 static_assert(AIOPOLL_IOCB_FLAGS == (IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO | (1 << 16)));
 
@@ -59,6 +59,17 @@ static_assert(offsetof(struct aiopoll_getevents, sigmask) == 32);
 static_assert(offsetof(struct aiopoll_getevents, sigsetsize) == 40);
 static_assert(offsetof(struct aiopoll_getevents, reserved) == 48);
 
+static_assert(sizeof(struct aiopoll_submit_wait) == 80);
+static_assert(offsetof(struct aiopoll_submit_wait, iocbpp) == 8);
+static_assert(offsetof(struct aiopoll_submit_wait, min_nr) == 16);
+static_assert(offsetof(struct aiopoll_submit_wait, max_nr) == 24);
+static_assert(offsetof(struct aiopoll_submit_wait, events) == 32);
+static_assert(offsetof(struct aiopoll_submit_wait, timeout) == 40);
+static_assert(offsetof(struct aiopoll_submit_wait, sigmask) == 48);
+static_assert(offsetof(struct aiopoll_submit_wait, sigsetsize) == 56);
+static_assert(offsetof(struct aiopoll_submit_wait, submitted) == 64);
+static_assert(offsetof(struct aiopoll_submit_wait, reserved) == 72);
+
 static_assert(sizeof(struct aiopoll_cancel) == 24);
 static_assert(offsetof(struct aiopoll_cancel, result) == 8);
 static_assert(offsetof(struct aiopoll_cancel, reserved) == 16);
@@ -68,3 +79,4 @@ static_assert(AIOPOLL_IOC_SETUP == 0xc028a901);
 static_assert(AIOPOLL_IOC_SUBMIT == 0x4018a902);
 static_assert(AIOPOLL_IOC_GETEVENTS == 0x4038a903);
 static_assert(AIOPOLL_IOC_CANCEL == 0x4018a904);
+static_assert(AIOPOLL_IOC_SUBMIT_WAIT == 0xc050a905);

@@ -23,6 +23,7 @@ use crate::{
         Producer,
         Ring, //
     },
+    rw::Reaper,
     sys::{
         self,
         EventFd,
@@ -115,9 +116,10 @@ pub(crate) struct Context {
     #[pin]
     setup_lock: Mutex<()>,
     /// Serialises the readers of the ring in `GETEVENTS`, which copy events out and move
-    /// `head` (fs/aio's `ring_lock`; see [`Ring::read`]).
+    /// `head` (fs/aio's `ring_lock`; see [`Ring::read`]), and the reaper of polled I/O,
+    /// which owns the list of polled requests (see `rust/rw.rs`).
     #[pin]
-    pub(crate) ring_lock: Mutex<()>,
+    pub(crate) ring_lock: Mutex<Reaper>,
     /// What completions change ([`Inner`]); taken from any context, hard interrupts included,
     /// so nothing that sleeps and no other lock is taken under it.
     #[pin]
@@ -126,11 +128,8 @@ pub(crate) struct Context {
     /// `active_reqs` under `ctx_lock`). Poll wake-ups only ever `try_lock` it.
     #[pin]
     pub(crate) active: SpinLockIrq<List<Request>>,
-    /// Polled reads and writes (`RWF_HIPRI`) issued and not yet completed: they complete
-    /// only when someone polls the device for them (`iopoll_once`).
-    #[pin]
-    pub(crate) iopoll: SpinLockIrq<List<Request>>,
-    /// How many requests `iopoll` holds, changed under its lock, read without it.
+    /// How many polled requests the reaper's list holds (`Reaper::iopoll` under
+    /// `ring_lock`), changed under that lock, read without it.
     pub(crate) iopoll_len: Atomic<u32>,
     /// Woken on every posted event: waiters of GETEVENTS (plain sleeping tasks only, so it
     /// may be woken inside another wake-up).
@@ -284,14 +283,13 @@ impl Context {
                 owner_watch <- OwnerWatch::new(),
                 ring: SetOnce::new(),
                 setup_lock <- new_mutex!(()),
-                ring_lock <- new_mutex!(()),
+                ring_lock <- new_mutex!(Reaper::new(), "Context::ring_lock"),
                 inner <- new_spinlock_irq!(Inner {
                     producer: Producer::new(),
                     maps: 0,
                     map_addr: 0,
                 }),
                 active <- new_spinlock_irq!(List::new(), "Context::active"),
-                iopoll <- new_spinlock_irq!(List::new(), "Context::iopoll"),
                 iopoll_len: Atomic::new(0),
                 poll_counts: Arc::new(
                     PollCounts {
@@ -329,7 +327,7 @@ impl Context {
         // Cancel every armed poll request, as fs/aio's free_ioctx_users() does.
         self.cancel_polls();
         // Polled I/O completes only when polled for: poll until none is left.
-        while self.iopoll_once() {
+        while self.reap_polled(&mut self.ring_lock.lock(), false) {
             sys::cond_resched();
         }
         // Reads, writes and fsyncs run to completion, as in fs/aio: wait for all requests,
@@ -366,7 +364,8 @@ impl Context {
                     | uapi::FEAT_SIGMASK
                     | uapi::FEAT_POLL
                     | uapi::FEAT_HIPRI
-                    | uapi::FEAT_COMPAT,
+                    | uapi::FEAT_COMPAT
+                    | uapi::FEAT_SUBMIT_WAIT,
             };
             UserAddr::new(arg as u64).write(&version)?;
             return Ok(0);
@@ -375,6 +374,7 @@ impl Context {
             uapi::IOC_SETUP,
             uapi::IOC_SUBMIT,
             uapi::IOC_GETEVENTS,
+            uapi::IOC_SUBMIT_WAIT,
             uapi::IOC_CANCEL,
         ]
         .contains(&cmd)
@@ -396,6 +396,7 @@ impl Context {
                 let args: uapi::GetEvents = arg.read()?;
                 self.getevents(&args)
             }
+            uapi::IOC_SUBMIT_WAIT => self.submit_wait(arg),
             _ => {
                 let args: uapi::Cancel = arg.read()?;
                 if args.reserved != 0 {
@@ -448,7 +449,7 @@ impl Context {
 
     /// `AIOPOLL_IOC_SUBMIT`, as fs/aio's `io_submit()` (and `compat_sys_io_submit()` for a
     /// 32-bit caller, whose array holds 4-byte pointers).
-    fn submit(self: ArcBorrow<'_, Self>, nr: i64, iocbpp: UserAddr) -> Result<isize> {
+    pub(crate) fn submit(self: ArcBorrow<'_, Self>, nr: i64, iocbpp: UserAddr) -> Result<isize> {
         if nr < 0 {
             return Err(EINVAL);
         }
@@ -636,6 +637,19 @@ impl Context {
             return;
         };
         self.with_inner(irq, |inner| inner.producer.post(ring, event));
+        sys::wake_after_post(&self.wait, &self.pollers);
+    }
+
+    /// Posts `events` in one section, in process context (the reaper of polled I/O).
+    pub(crate) fn post_batch(&self, events: &[IoEvent]) {
+        let Some(ring) = self.ring.as_ref() else {
+            return;
+        };
+        self.with_inner(None, |inner| {
+            for event in events {
+                inner.producer.post(ring, event);
+            }
+        });
         sys::wake_after_post(&self.wait, &self.pollers);
     }
 

@@ -136,7 +136,8 @@ pub(crate) struct Request {
     #[pin]
     work: Work<Request>,
     /// `POLL`: the `pstate::*` bits of `rust/poll.rs`, which also says how they are changed
-    /// and what that orders.
+    /// and what that orders. A polled read or write: the `POLLED` and `DONE` bits of
+    /// `rust/rw.rs` (its completion's result published with release).
     pub(crate) pstate: Atomic<u32>,
     /// `POLL`: the request's reference to itself while armed: the completion role. Whoever
     /// takes it completes the request, exactly once. Taken with the context's `active` lock
@@ -144,7 +145,7 @@ pub(crate) struct Request {
     /// the slot itself needs no lock.
     pub(crate) self_ref: ArcSlot<Request>,
     /// Links of one of the context's lists: of cancellable requests (`Context::active`) for
-    /// `POLL`, of I/O to poll for (`Context::iopoll`) for polled reads and writes. A request
+    /// `POLL`, of I/O to poll for (the reaper's list, `rw::Reaper`) for polled reads and writes. A request
     /// only ever goes on the one list of its kind, so the two can share the links.
     #[pin]
     links: ListLinks<0>,
@@ -225,10 +226,15 @@ impl Request {
 
     /// `complete`, with `irq` when interrupts are known to be off.
     pub(crate) fn complete_in(this: Arc<Self>, res: i64, irq: Option<&LocalInterruptDisabled>) {
-        // Cannot saturate (see `res`); the clamp only keeps a misbehaving driver's value sane.
-        this.res
-            .store(res.clamp(i32::MIN.into(), i32::MAX.into()) as i32, Relaxed);
+        this.store_result(res);
         Self::put_in(this, irq);
+    }
+
+    /// Records the result of the operation (before the completion role is dropped).
+    pub(crate) fn store_result(&self, res: i64) {
+        // Cannot saturate (see `res`); the clamp only keeps a misbehaving driver's value sane.
+        self.res
+            .store(res.clamp(i32::MIN.into(), i32::MAX.into()) as i32, Relaxed);
     }
 
     /// Drops one role; the last one posts the event (fs/aio's `iocb_put()`).
@@ -238,18 +244,25 @@ impl Request {
 
     /// `put`, with `irq` when interrupts are known to be off.
     fn put_in(this: Arc<Self>, irq: Option<&LocalInterruptDisabled>) {
-        if this.refs.dec_and_test() {
-            let event = IoEvent {
-                data: this.data,
-                obj: this.obj,
-                res: this.res.load(Relaxed).into(),
-                res2: 0,
-            };
+        if let Some(event) = Self::put_taking_event(&this) {
             this.ctx.post(&event, irq);
             if let Some(eventfd) = &this.eventfd {
                 eventfd.signal();
             }
         }
+    }
+
+    /// Drops one role; when it was the last, returns the event, which the caller must post
+    /// (then signal the eventfd, if any).
+    pub(crate) fn put_taking_event(this: &Arc<Self>) -> Option<IoEvent> {
+        // `refs` orders the completion's store of `res` before this load (release/acquire
+        // of the count's last decrement).
+        this.refs.dec_and_test().then(|| IoEvent {
+            data: this.data,
+            obj: this.obj,
+            res: this.res.load(Relaxed).into(),
+            res2: 0,
+        })
     }
 }
 

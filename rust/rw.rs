@@ -2,11 +2,21 @@
 
 //! Reads and writes (`IOCB_CMD_PREAD`, `PWRITE`, `PREADV`, `PWRITEV`): the request's side of
 //! `sys::rw_submit` (the kiocb's owner), and polled I/O (`RWF_HIPRI`), which completes only
-//! when someone polls the device: the context's `iopoll` list and the polling.
+//! when someone polls the device, the way io_uring's `IORING_SETUP_IOPOLL` does it:
 //!
-//! A polled request joins `iopoll` once its kiocb is ready ([`RwOwner::rw_polled_issuing`]),
-//! before it is issued, and leaves it when it completes ([`RwOwner::rw_done`]), so its
-//! completion always finds it there; pollers skip the requests not yet issued.
+//! - A polled request joins the reaper's list ([`Reaper::iopoll`], under the context's
+//!   `ring_lock` mutex) once its kiocb is ready ([`RwOwner::rw_polled_issuing`]), before it is
+//!   issued. Pollers skip the requests not yet issued.
+//! - Its completion (`ki_complete`, inside the poll or wherever the block layer ends it) only
+//!   records the result and marks it done with a release store ([`rw::DONE`](DONE)); it takes
+//!   no lock and wakes nobody.
+//! - The reaper ([`Context::reap_polled`], with `ring_lock` held: in `GETEVENTS`,
+//!   `SUBMIT_WAIT` and `release`) polls the oldest pending request (which completes the
+//!   others on its queue with it), takes every done request off the list, and posts their
+//!   events in one `inner` section.
+//!
+//! Reads and writes that are not polled complete as before (the completion posts), and never
+//! touch the list.
 
 use crate::{
     context::Context,
@@ -18,15 +28,99 @@ use crate::{
         RwIo,
         RwOwner, //
     },
+    uapi::IoEvent,
 };
 use kernel::{
-    list::ListArc,
+    list::{
+        List,
+        ListArc, //
+    },
     prelude::*,
     sync::{
-        atomic::ordering::Relaxed,
+        atomic::ordering::{
+            Acquire,
+            Relaxed,
+            Release, //
+        },
         Arc, //
     },
 };
+
+/// `Request::pstate` of a read or write (which has no poll state): polled (`RWF_HIPRI`), on
+/// the reaper's list from before it is issued until the reaper takes it off.
+const POLLED: u32 = 1 << 0;
+/// `Request::pstate` of a polled read or write: its completion has run and stored the
+/// result. Set with release after the result, read with acquire by the reaper.
+const DONE: u32 = 1 << 1;
+
+/// What the context's `ring_lock` protects besides the reading of the ring: the polled I/O,
+/// which only the holder of the lock polls for and completes (one reaper at a time, as
+/// io_uring's `uring_lock`).
+pub(crate) struct Reaper {
+    /// Polled reads and writes, oldest first, from before they are issued until the reaper
+    /// has seen them done.
+    iopoll: List<Request>,
+}
+
+impl Reaper {
+    /// No polled I/O.
+    pub(crate) fn new() -> Self {
+        Self {
+            iopoll: List::new(),
+        }
+    }
+}
+
+/// Events collected by a reaper, posted together (one `inner` section, one wake-up).
+struct EventBatch<'a> {
+    ctx: &'a Context,
+    events: [IoEvent; EventBatch::SIZE],
+    len: usize,
+}
+
+impl<'a> EventBatch<'a> {
+    const SIZE: usize = 16;
+
+    fn new(ctx: &'a Context) -> Self {
+        Self {
+            ctx,
+            events: [IoEvent::default(); Self::SIZE],
+            len: 0,
+        }
+    }
+
+    /// Drops the completion role of `req`, whose result is stored; if it was the last role,
+    /// its event joins the batch (fs/aio's `iocb_put()`).
+    fn put(&mut self, req: Arc<Request>) {
+        let Some(event) = Request::put_taking_event(&req) else {
+            return;
+        };
+        if self.len == Self::SIZE {
+            self.flush();
+        }
+        self.events[self.len] = event;
+        self.len += 1;
+        if let Some(eventfd) = &req.eventfd {
+            // Signalled once its event is in the ring (as `Request::put` does).
+            self.flush();
+            eventfd.signal();
+        }
+    }
+
+    /// Posts the collected events.
+    fn flush(&mut self) {
+        if self.len > 0 {
+            self.ctx.post_batch(&self.events[..self.len]);
+            self.len = 0;
+        }
+    }
+}
+
+impl Drop for EventBatch<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
 
 // SAFETY: `rw_io` returns the `RwIo` of `part`, a field of the request that is set once, by
 // `new`.
@@ -39,80 +133,84 @@ unsafe impl RwOwner for Request {
     }
 
     fn rw_polled_issuing(this: &Arc<Self>) -> Result {
-        // On the context's list before it is issued, so a completion always finds it there to
-        // take it off; and only now, with the kiocb ready for a poller.
+        // On the reaper's list before it is issued, so a reaper always finds it there once it
+        // is done; and only now, with the kiocb ready for a poller.
         let listed = ListArc::<Self>::try_from_arc(this.clone()).map_err(|_| EINVAL)?;
+        // Before it is listed: its completion must know to leave the posting to the reaper.
+        this.pstate.store(POLLED, Relaxed);
         this.ctx.iopoll_push(listed);
         Ok(())
     }
 
     fn rw_done(this: Arc<Self>, res: i64) {
-        let listed = this.unlist_iopoll();
-        Self::complete(this, res);
-        drop(listed);
+        if this.pstate.load(Relaxed) & POLLED == 0 {
+            Self::complete(this, res);
+            return;
+        }
+        // Polled: only record it. The reaper (who holds the list's reference) posts it.
+        this.store_result(res);
+        // INVARIANT (of `DONE`): the result is stored before, and the release orders it.
+        this.pstate.store(POLLED | DONE, Release);
     }
 }
 
 impl Request {
-    /// Takes a polled read or write off the context's `iopoll` list, if it is there.
-    fn unlist_iopoll(&self) -> Option<ListArc<Self>> {
-        self.ctx.iopoll_remove(self)
+    /// Polls the device for this polled read or write (see [`Context::reap_polled`]).
+    fn iopoll(&self, spin: bool) -> bool {
+        self.rw_io().is_some_and(|io| io.iopoll(spin))
     }
 
-    /// Polls the device for this polled read or write (see `Context::iopoll_once`).
-    fn iopoll(&self) -> bool {
-        self.rw_io().is_some_and(RwIo::iopoll)
+    /// Whether this polled read or write has been issued and has not completed: polling
+    /// for it can find it.
+    fn iopoll_pending(&self) -> bool {
+        self.pstate.load(Relaxed) & DONE == 0 && self.rw_io().is_some_and(RwIo::is_issued)
     }
 
-    /// Whether this polled read or write has been issued, so that polling for it can find it.
-    fn iopoll_ready(&self) -> bool {
-        self.rw_io().is_some_and(RwIo::is_issued)
+    /// Whether this polled read or write has completed (its result visible).
+    fn iopoll_done(&self) -> bool {
+        self.pstate.load(Acquire) & DONE != 0
     }
 }
 
 /// The context's polled I/O.
 impl Context {
-    /// Polls the device for the oldest issued polled read or write, which also completes the
-    /// others on its queue; returns false when none is pending. Requests still being issued
-    /// by their submitter (listed, but not polled until issued) are skipped. Called in
-    /// process context.
-    pub(crate) fn iopoll_once(&self) -> bool {
-        let iopoll = self.iopoll.lock();
-        if iopoll.is_empty() {
-            return false;
-        }
-        let issued = iopoll.iter().find(|req| req.iopoll_ready()).map(Arc::from);
-        drop(iopoll);
-        if let Some(req) = issued {
-            req.iopoll();
-        }
-        true
-    }
-
-    /// Puts a polled read or write on the `iopoll` list.
+    /// Puts a polled read or write on the reaper's list (process context: the submission).
     fn iopoll_push(&self, listed: ListArc<Request>) {
-        let mut iopoll = self.iopoll.lock();
-        iopoll.push_back(listed);
+        let mut reaper = self.ring_lock.lock();
+        reaper.iopoll.push_back(listed);
         // Under the lock, so the count follows the list; relaxed, as the readers only need
-        // some recent value (a waiter is woken through `wait` after a push).
+        // some recent value (a waiter is woken through `wait` after a submission).
         self.iopoll_len.fetch_add(1, Relaxed);
-    }
-
-    /// Takes `req`, a polled read or write of this context, off the `iopoll` list, if it is
-    /// there.
-    fn iopoll_remove(&self, req: &Request) -> Option<ListArc<Request>> {
-        let mut iopoll = self.iopoll.lock();
-        // SAFETY: A read or write (the only kind given here) only ever goes on its own
-        // context's `iopoll` list.
-        let listed = unsafe { iopoll.remove(req) };
-        if listed.is_some() {
-            self.iopoll_len.fetch_sub(1, Relaxed);
-        }
-        listed
     }
 
     /// Whether polled I/O is pending (a snapshot, without the lock).
     pub(crate) fn has_iopoll(&self) -> bool {
         self.iopoll_len.load(Relaxed) != 0
+    }
+
+    /// The reaper's round (io_uring's `io_do_iopoll()`), with `ring_lock` held (`reaper`):
+    /// polls the device for the oldest pending polled request (`spin`: until something
+    /// completes), then takes every completed one off the list and posts their events
+    /// together. Returns false when there was no polled I/O at all.
+    pub(crate) fn reap_polled(&self, reaper: &mut Reaper, spin: bool) -> bool {
+        if reaper.iopoll.is_empty() {
+            return false;
+        }
+        if let Some(req) = reaper.iopoll.iter().find(|req| req.iopoll_pending()) {
+            // The list's reference keeps the request alive: only lock holders take it off.
+            req.iopoll(spin);
+        }
+        let mut batch = EventBatch::new(self);
+        let mut cursor = reaper.iopoll.cursor_front();
+        while let Some(next) = cursor.peek_next() {
+            if !next.iopoll_done() {
+                cursor.move_next();
+                continue;
+            }
+            let listed = next.remove();
+            self.iopoll_len.fetch_sub(1, Relaxed);
+            batch.put(listed.into_arc());
+        }
+        true
     }
 }

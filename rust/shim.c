@@ -4,6 +4,7 @@
  * aio_setup_rw, aio_read, aio_write, aio_complete_rw) so that aiopoll behaves as fs/aio does
  * for the same iocb.
  */
+#include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/compat.h>
 #include <linux/cpumask.h>
@@ -35,6 +36,11 @@ unsigned int aiopoll_num_possible_cpus(void)
 int aiopoll_put_user_u32(u64 uaddr, u32 val)
 {
 	return put_user(val, (u32 __user *)u64_to_user_ptr(uaddr));
+}
+
+int aiopoll_put_user_u64(u64 uaddr, u64 val)
+{
+	return put_user(val, (u64 __user *)u64_to_user_ptr(uaddr));
 }
 
 bool aiopoll_in_compat_syscall(void)
@@ -162,15 +168,24 @@ int aiopoll_kiocb_prep(struct kiocb *kiocb, int rw_flags, bool write, bool has_i
 }
 
 /*
- * Polls the device for a polled kiocb's completion (and others on the same queue), with no
- * completion batch, so the driver completes requests directly (ki_complete runs inside).
- * Returns how many completions were found. Several tasks may poll the same kiocb at once:
- * iocb_bio_iopoll() reads kiocb->private (the bio, or NULL once completed) with READ_ONCE
- * under RCU, and the drivers' ->poll serialise on their completion queue's lock.
+ * Polls the device for a polled kiocb's completion (and others on the same queue), as
+ * io_uring's io_do_iopoll() does: with a completion batch, so that the driver hands back
+ * every request it found and the block layer ends them together (ki_complete runs inside,
+ * before this returns), and with BLK_POLL_ONESHOT unless @spin (then the poll spins until
+ * it finds something, a signal is pending or the CPU is wanted elsewhere). Returns how many
+ * completions were found. Several tasks may poll the same kiocb at once: iocb_bio_iopoll()
+ * reads kiocb->private (the bio, or NULL once completed) with READ_ONCE under RCU, and the
+ * drivers' ->poll serialise on their completion queue's lock.
  */
-int aiopoll_kiocb_iopoll(struct kiocb *kiocb)
+int aiopoll_kiocb_iopoll(struct kiocb *kiocb, bool spin)
 {
-	return kiocb->ki_filp->f_op->iopoll(kiocb, NULL, 0);
+	DEFINE_IO_COMP_BATCH(iob);
+	int ret;
+
+	ret = kiocb->ki_filp->f_op->iopoll(kiocb, &iob, spin ? 0 : BLK_POLL_ONESHOT);
+	if (!rq_list_empty(&iob.req_list))
+		iob.complete(&iob);
+	return ret;
 }
 
 void aiopoll_cond_resched(void)
@@ -570,25 +585,27 @@ long aiopoll_wait_event(struct wait_queue_head *wq, bool interruptible, long tim
 
 /*
  * set_user_sigmask() of kernel/signal.c, which is not exported (nor is
- * set_current_blocked()): installs the user's mask for the rest of the system call and arranges
+ * set_current_blocked()): in two steps, so that a caller can check and read the mask
+ * before it acts and install it later: aiopoll_read_user_sigmask() reads and checks it,
+ * aiopoll_install_sigmask() installs it for the rest of the system call and arranges
  * for the old one to come back on the way out. sigprocmask() is exported and does what
  * set_current_blocked() does once SIGKILL and SIGSTOP are removed from the mask.
  */
-int aiopoll_set_user_sigmask(u64 umask, u64 sigsetsize)
+int aiopoll_read_user_sigmask(u64 umask, u64 sigsetsize, sigset_t *kmask)
 {
-	sigset_t kmask;
-
-	if (!umask)
-		return 0;
 	if (sigsetsize != sizeof(sigset_t))
 		return -EINVAL;
-	if (copy_from_user(&kmask, u64_to_user_ptr(umask), sizeof(sigset_t)))
+	if (copy_from_user(kmask, u64_to_user_ptr(umask), sizeof(sigset_t)))
 		return -EFAULT;
+	return 0;
+}
 
+void aiopoll_install_sigmask(sigset_t *kmask)
+{
 	set_restore_sigmask();
 	current->saved_sigmask = current->blocked;
-	sigdelsetmask(&kmask, sigmask(SIGKILL) | sigmask(SIGSTOP));
-	return sigprocmask(SIG_SETMASK, &kmask, NULL);
+	sigdelsetmask(kmask, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	sigprocmask(SIG_SETMASK, kmask, NULL);
 }
 
 /*

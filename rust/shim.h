@@ -8,6 +8,7 @@
 #ifndef AIOPOLL_SHIM_H
 #define AIOPOLL_SHIM_H
 
+#include <linux/signal_types.h>
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -22,8 +23,9 @@ struct vm_operations_struct;
 
 unsigned int aiopoll_num_possible_cpus(void);
 
-/* put_user() of a u32 (inline in C, unlike copy_to_user() of four bytes). */
+/* put_user() of a u32 or u64 (inline in C, unlike a copy_to_user() of so few bytes). */
 int aiopoll_put_user_u32(u64 uaddr, u32 val);
+int aiopoll_put_user_u64(u64 uaddr, u64 val);
 
 /* Whether the current system call is a 32-bit one. */
 bool aiopoll_in_compat_syscall(void);
@@ -40,7 +42,7 @@ void aiopoll_kiocb_init(struct kiocb *kiocb, struct file *file, loff_t pos,
 			void (*complete)(struct kiocb *kiocb, long ret));
 int aiopoll_kiocb_prep(struct kiocb *kiocb, int rw_flags, bool write, bool has_ioprio,
 		       int ioprio, bool hipri);
-int aiopoll_kiocb_iopoll(struct kiocb *kiocb);
+int aiopoll_kiocb_iopoll(struct kiocb *kiocb, bool spin);
 void aiopoll_cond_resched(void);
 int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec *scratch,
 		   struct iovec **iovec, struct iov_iter *iter);
@@ -113,7 +115,8 @@ void aiopoll_owner_watch_start(struct aiopoll_owner_watch *w, struct workqueue_s
 void aiopoll_owner_watch_stop(struct aiopoll_owner_watch *w);
 
 /* The signal-mask swap of io_pgetevents() and pselect(). */
-int aiopoll_set_user_sigmask(u64 umask, u64 sigsetsize);
+int aiopoll_read_user_sigmask(u64 umask, u64 sigsetsize, sigset_t *kmask);
+void aiopoll_install_sigmask(sigset_t *kmask);
 void aiopoll_restore_saved_sigmask_unless(bool interrupted);
 
 /*

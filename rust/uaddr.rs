@@ -70,6 +70,11 @@ impl UserAddr {
         crate::sys::put_user_u32(self.0, value)
     }
 
+    /// Writes a `u64` at the address (`put_user()`).
+    pub(crate) fn write_u64(self, value: u64) -> Result {
+        crate::sys::put_user_u64(self.0, value)
+    }
+
     /// Writes `value` at the address.
     pub(crate) fn write<T: AsBytes>(self, value: &T) -> Result {
         self.slice(size_of::<T>())?.writer().write(value)

@@ -25,7 +25,7 @@ use kernel::{
 /// `AIOPOLL_ABI_MAJOR`.
 pub(crate) const ABI_MAJOR: u32 = 1;
 /// `AIOPOLL_ABI_MINOR`.
-pub(crate) const ABI_MINOR: u32 = 5;
+pub(crate) const ABI_MINOR: u32 = 6;
 /// `AIOPOLL_IOC_MAGIC`.
 pub(crate) const IOC_MAGIC: u32 = 0xA9;
 /// `AIOPOLL_FEAT_CONTEXT`.
@@ -38,6 +38,8 @@ pub(crate) const FEAT_POLL: u64 = 1 << 2;
 pub(crate) const FEAT_HIPRI: u64 = 1 << 3;
 /// `AIOPOLL_FEAT_COMPAT`.
 pub(crate) const FEAT_COMPAT: u64 = 1 << 4;
+/// `AIOPOLL_FEAT_SUBMIT_WAIT`.
+pub(crate) const FEAT_SUBMIT_WAIT: u64 = 1 << 5;
 
 /// `AIOPOLL_RING_MAGIC` (fs/aio's `AIO_RING_MAGIC`).
 pub(crate) const RING_MAGIC: u32 = 0xa10a10a1;
@@ -174,6 +176,22 @@ pub(crate) struct GetEvents {
     pub(crate) reserved: u64,
 }
 
+/// `struct aiopoll_submit_wait`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SubmitWait {
+    pub(crate) nr: i64,
+    pub(crate) iocbpp: u64,
+    pub(crate) min_nr: i64,
+    pub(crate) max_nr: i64,
+    pub(crate) events: u64,
+    pub(crate) timeout: u64,
+    pub(crate) sigmask: u64,
+    pub(crate) sigsetsize: u64,
+    pub(crate) submitted: i64,
+    pub(crate) reserved: u64,
+}
+
 /// `struct aiopoll_cancel`.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -183,7 +201,7 @@ pub(crate) struct Cancel {
     pub(crate) reserved: u64,
 }
 
-plain_abi_struct!(Version, IoEvent, Iocb, Setup, Submit, GetEvents, Cancel);
+plain_abi_struct!(Version, IoEvent, Iocb, Setup, Submit, GetEvents, SubmitWait, Cancel);
 
 /// `AIOPOLL_IOC_VERSION`.
 pub(crate) const IOC_VERSION: u32 = _IOR::<Version>(IOC_MAGIC, 0x00);
@@ -195,6 +213,8 @@ pub(crate) const IOC_SUBMIT: u32 = _IOW::<Submit>(IOC_MAGIC, 0x02);
 pub(crate) const IOC_GETEVENTS: u32 = _IOW::<GetEvents>(IOC_MAGIC, 0x03);
 /// `AIOPOLL_IOC_CANCEL`.
 pub(crate) const IOC_CANCEL: u32 = _IOW::<Cancel>(IOC_MAGIC, 0x04);
+/// `AIOPOLL_IOC_SUBMIT_WAIT`.
+pub(crate) const IOC_SUBMIT_WAIT: u32 = _IOWR::<SubmitWait>(IOC_MAGIC, 0x05);
 
 // Layouts and ioctl numbers; rust/abi_check.c asserts the same numbers for the C header.
 const _: () = {
@@ -251,6 +271,17 @@ const _: () = {
     assert!(offset_of!(GetEvents, sigsetsize) == 40);
     assert!(offset_of!(GetEvents, reserved) == 48);
 
+    assert!(size_of::<SubmitWait>() == 80);
+    assert!(offset_of!(SubmitWait, iocbpp) == 8);
+    assert!(offset_of!(SubmitWait, min_nr) == 16);
+    assert!(offset_of!(SubmitWait, max_nr) == 24);
+    assert!(offset_of!(SubmitWait, events) == 32);
+    assert!(offset_of!(SubmitWait, timeout) == 40);
+    assert!(offset_of!(SubmitWait, sigmask) == 48);
+    assert!(offset_of!(SubmitWait, sigsetsize) == 56);
+    assert!(offset_of!(SubmitWait, submitted) == 64);
+    assert!(offset_of!(SubmitWait, reserved) == 72);
+
     assert!(size_of::<Cancel>() == 24);
     assert!(offset_of!(Cancel, result) == 8);
     assert!(offset_of!(Cancel, reserved) == 16);
@@ -260,4 +291,5 @@ const _: () = {
     assert!(IOC_SUBMIT == 0x4018_a902);
     assert!(IOC_GETEVENTS == 0x4038_a903);
     assert!(IOC_CANCEL == 0x4018_a904);
+    assert!(IOC_SUBMIT_WAIT == 0xc050_a905);
 };

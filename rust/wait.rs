@@ -10,6 +10,7 @@ use crate::{
     sys::{
         self,
         SigmaskSwap,
+        UserSigmask,
         WaitEnd, //
     },
     uaddr::UserAddr,
@@ -20,6 +21,7 @@ use crate::{
 };
 use kernel::{
     prelude::*,
+    sync::ArcBorrow,
     time::{
         msecs_to_jiffies,
         Instant,
@@ -29,9 +31,15 @@ use kernel::{
 
 impl Context {
     /// Copies up to `nr` events from the ring to `events` and consumes them, one reader at a
-    /// time (see [`Ring::read`]).
-    fn read_ring(&self, ring: &Ring, events: UserAddr, nr: i64) -> Result<i64> {
-        let _guard = self.ring_lock.lock();
+    /// time (see [`Ring::read`]); with `poll`, first reaps the polled I/O, if any, in the
+    /// same hold of `ring_lock` (`Some(true)`: spinning until something completes).
+    fn read_ring(&self, ring: &Ring, events: UserAddr, nr: i64, poll: Option<bool>) -> Result<i64> {
+        let mut reaper = self.ring_lock.lock();
+        if let Some(spin) = poll {
+            if self.has_iopoll() {
+                self.reap_polled(&mut reaper, spin);
+            }
+        }
         ring.read(events, nr)
     }
 
@@ -48,19 +56,69 @@ impl Context {
             return Err(EINVAL);
         }
         let swap = SigmaskSwap::install(args.sigmask, args.sigsetsize)?;
-        let ret = self.read_events(args, timeout);
+        if args.min_nr < 0 || args.min_nr > args.nr {
+            return Err(EINVAL);
+        }
+        let ret = self.read_events(args.min_nr, args.nr, args.events, timeout);
         if swap.finish() && matches!(ret, Ok(0)) {
             return Err(ERESTARTNOHAND);
         }
         ret
     }
 
-    /// Reaps events, waiting for `min_nr` of them until `timeout` (fs/aio's `read_events()`).
-    /// A signal ends the wait with what was reaped so far.
-    fn read_events(&self, args: &uapi::GetEvents, timeout: Option<i64>) -> Result<isize> {
-        if args.min_nr < 0 || args.min_nr > args.nr {
+    /// `AIOPOLL_IOC_SUBMIT_WAIT`: `SUBMIT`, then `GETEVENTS`, in one call, as `io_uring_enter()`
+    /// with `to_submit` and `min_complete`. The wait's arguments are checked (and the mask
+    /// read) before anything is submitted; `submitted` is written before the wait (its address
+    /// checked by a first write before the submission); a partial submission does not wait;
+    /// a signal that ends the wait after a submission is `EINTR`, never a restart, which
+    /// would submit again.
+    pub(crate) fn submit_wait(self: ArcBorrow<'_, Self>, arg: UserAddr) -> Result<isize> {
+        let args: uapi::SubmitWait = arg.read()?;
+        // GETEVENTS' order: the timeout, the mask's size and the mask, then the counts.
+        let timeout = if args.timeout != 0 {
+            Some(sys::get_timeout(args.timeout)?)
+        } else {
+            None
+        };
+        if args.reserved != 0 {
             return Err(EINVAL);
         }
+        let mask = UserSigmask::read(args.sigmask, args.sigsetsize)?;
+        if args.nr < 0 || args.min_nr < 0 || args.min_nr > args.max_nr {
+            return Err(EINVAL);
+        }
+        // SUBMIT takes at most the ring's size (as fs/aio's io_submit()): fewer is no error.
+        let wanted = args.nr.min(i64::from(self.ring()?.nr()));
+        let submitted_at = arg.offset(core::mem::offset_of!(uapi::SubmitWait, submitted))?;
+        submitted_at.write_u64(0)?;
+        let submitted = if wanted > 0 {
+            self.submit(args.nr, UserAddr::new(args.iocbpp))? as i64
+        } else {
+            0
+        };
+        submitted_at.write_u64(submitted as u64)?;
+        if submitted < wanted {
+            // Partial: return what is there, without waiting (nor installing the mask).
+            return self.read_events(0, args.max_nr, args.events, Some(0));
+        }
+        let swap = mask.install();
+        let ret = self.read_events(args.min_nr, args.max_nr, args.events, timeout);
+        if swap.finish() && matches!(ret, Ok(0)) {
+            return Err(if submitted > 0 { EINTR } else { ERESTARTNOHAND });
+        }
+        ret
+    }
+
+    /// Reaps up to `nr` events into the user array at `events`, waiting for `min_nr` of them
+    /// (`0 <= min_nr <= nr`) until `timeout` (fs/aio's `read_events()`). A signal ends the
+    /// wait with what was reaped so far.
+    fn read_events(
+        &self,
+        min_nr: i64,
+        nr: i64,
+        events: u64,
+        timeout: Option<i64>,
+    ) -> Result<isize> {
         let ring = self.ring()?;
         // A relative timeout; waits are in jiffies, rounded up, so never shorter than asked.
         // The clock is read only when there is a timeout.
@@ -76,24 +134,24 @@ impl Context {
                 }
             })
         };
-        // With polled I/O pending, every call polls the device at least once, so a call that
-        // does not wait (min_nr 0 or a zero timeout) is how a ring reaper drives polling.
-        if self.has_iopoll() {
-            self.iopoll_once();
-        }
-        let events = UserAddr::new(args.events);
+        // With polled I/O pending, every call polls the device at least once (the first
+        // round without spinning), so a call that does not wait (min_nr 0 or a zero timeout)
+        // is how a ring reaper drives polling; a call that waits spins on the device from
+        // the second round on, as io_uring's io_iopoll_check() does.
+        let events = UserAddr::new(events);
         let mut got: i64 = 0;
+        let mut spin = false;
         loop {
             let read = events
                 .element::<IoEvent>(got as usize)
-                .and_then(|dst| self.read_ring(ring, dst, args.nr - got));
+                .and_then(|dst| self.read_ring(ring, dst, nr - got, Some(spin)));
             match read {
                 Ok(n) => got += n,
                 Err(e) if got == 0 => return Err(e),
                 Err(_) => return Ok(got as isize),
             }
             let remaining = left(&start);
-            if got >= args.min_nr || remaining == Some(0) {
+            if got >= min_nr || remaining == Some(0) {
                 return Ok(got as isize);
             }
             if self.has_iopoll() {
@@ -102,7 +160,7 @@ impl Context {
                 if kernel::current!().signal_pending() {
                     return Ok(got as isize);
                 }
-                self.iopoll_once();
+                spin = true;
                 sys::cond_resched();
                 continue;
             }
@@ -120,7 +178,7 @@ impl Context {
                     // Collect what arrived at the deadline, then return.
                     got += events
                         .element::<IoEvent>(got as usize)
-                        .and_then(|dst| self.read_ring(ring, dst, args.nr - got))
+                        .and_then(|dst| self.read_ring(ring, dst, nr - got, None))
                         .unwrap_or(0);
                     return Ok(got as isize);
                 }

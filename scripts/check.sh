@@ -67,7 +67,7 @@ rtout=$AIOPOLL_TOP/build/vm/check-rt.out
 rtklog=$AIOPOLL_TOP/build/vm/check-rt-kernel.log
 rtrc=0
 if [ "$rt" = 1 ]; then
-	rt_tests=${TESTS:-${RT_TESTS:-aiopoll_dev_test aiopoll_ctx_test aiopoll_signal_test aiopoll_compat_test aiopoll_poll_test aiopoll_iopoll_test}}
+	rt_tests=${TESTS:-${RT_TESTS:-aiopoll_dev_test aiopoll_ctx_test aiopoll_signal_test aiopoll_swait_test aiopoll_compat_test aiopoll_poll_test aiopoll_iopoll_test}}
 	log "PREEMPT_RT guest: $rt_tests"
 	AIOPOLL_FLAVOUR=rt "$B" module
 	rtpayload=$(AIOPOLL_FLAVOUR=rt "$B" payload)

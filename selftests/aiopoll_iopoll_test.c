@@ -243,6 +243,76 @@ TEST_F(dev, submit_races_pollers)
 	EXPECT_EQ(0, atomic_load(&rp.bad));
 }
 
+/*
+ * Two threads poll the same context at once while a third submits: the list of polled
+ * requests is the reapers' (one at a time), and every event is reaped exactly once.
+ */
+TEST_F(dev, two_reapers_poll_one_context)
+{
+	long rounds = stress_rounds(300, 5000), r;
+	struct reaper rp = { .ctx = self->c.fd, .want = rounds };
+	struct iocb cbs[32];
+	pthread_t t[2];
+
+	ASSERT_EQ(0, pthread_create(&t[0], NULL, reap_polling, &rp));
+	ASSERT_EQ(0, pthread_create(&t[1], NULL, reap_polling, &rp));
+	for (r = 0; r < rounds; r++) {
+		struct iocb *cb = &cbs[r % 32];
+
+		/* cbs[r % 32] is reused only once its event came (at most 32 in flight). */
+		while (r - (atomic_load(&rp.good) + atomic_load(&rp.bad)) >= 32)
+			sched_yield();
+		prep_hipri(cb, IOCB_CMD_PREAD, self->fd, self->buf + (r % 32) * BS, BS,
+			   (r % 256) * BS);
+		submit_retrying(_metadata, self->c.fd, cb);
+	}
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	EXPECT_EQ(rounds, atomic_load(&rp.good));
+	EXPECT_EQ(0, atomic_load(&rp.einval));
+	EXPECT_EQ(0, atomic_load(&rp.bad));
+}
+
+/* SUBMIT_WAIT with polled I/O: the call that submits also polls it in. */
+TEST_F(dev, submit_wait_polls_in_the_same_call)
+{
+	struct iocb cbs[32], *list[32];
+	struct io_event ev[32];
+	struct aiopoll_submit_wait w = {
+		.iocbpp = (unsigned long)list, .events = (unsigned long)ev,
+	};
+	int i, j;
+
+	/* QD1: write a block, read it back, one call each. */
+	for (i = 0; i < 16; i++) {
+		memset(self->buf, 0x40 + i, BS);
+		prep_hipri(&cbs[0], IOCB_CMD_PWRITE, self->fd, self->buf, BS, (long long)i * BS);
+		list[0] = &cbs[0];
+		w.nr = w.min_nr = w.max_nr = 1;
+		ASSERT_EQ(1, ioctl(self->c.fd, AIOPOLL_IOC_SUBMIT_WAIT, &w));
+		ASSERT_EQ(1, w.submitted);
+		ASSERT_EQ(BS, ev[0].res);
+		memset(self->buf, 0, BS);
+		prep_hipri(&cbs[0], IOCB_CMD_PREAD, self->fd, self->buf, BS, (long long)i * BS);
+		ASSERT_EQ(1, ioctl(self->c.fd, AIOPOLL_IOC_SUBMIT_WAIT, &w));
+		ASSERT_EQ(BS, ev[0].res);
+		for (j = 0; j < BS && self->buf[j] == (char)(0x40 + i); j++)
+			;
+		EXPECT_EQ(BS, j);
+	}
+	/* QD32: every read's event in the one call. */
+	for (i = 0; i < 32; i++) {
+		prep_hipri(&cbs[i], IOCB_CMD_PREAD, self->fd, self->buf + i * BS, BS,
+			   (long long)i * BS);
+		list[i] = &cbs[i];
+	}
+	w.nr = w.min_nr = w.max_nr = 32;
+	ASSERT_EQ(32, ioctl(self->c.fd, AIOPOLL_IOC_SUBMIT_WAIT, &w));
+	EXPECT_EQ(32, w.submitted);
+	for (i = 0; i < 32; i++)
+		EXPECT_EQ(BS, ev[i].res);
+}
+
 TEST_F(dev, close_and_exit_with_polled_io_in_flight)
 {
 	struct iocb cbs[32], *list[32];

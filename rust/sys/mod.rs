@@ -66,6 +66,7 @@ pub(crate) use self::{
         InlineCompletion,
         PollQueue,
         SigmaskSwap,
+        UserSigmask,
         WaitEnd,
         WaitQueue, //
     },
@@ -90,6 +91,12 @@ pub(crate) fn num_possible_cpus() -> u32 {
 pub(crate) fn put_user_u32(uaddr: u64, val: u32) -> Result {
     // SAFETY: `put_user()` checks the address itself and handles faults.
     to_result(unsafe { shim::aiopoll_put_user_u32(uaddr, val) })
+}
+
+/// Writes `val` at user address `uaddr` as `put_user()` does (see [`put_user_u32`]).
+pub(crate) fn put_user_u64(uaddr: u64, val: u64) -> Result {
+    // SAFETY: `put_user()` checks the address itself and handles faults.
+    to_result(unsafe { shim::aiopoll_put_user_u64(uaddr, val) })
 }
 
 /// Whether the current system call comes from a 32-bit task (`in_compat_syscall()`), whose

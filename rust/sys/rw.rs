@@ -97,14 +97,16 @@ impl RwIo {
     /// Polls the device for this polled (`hipri`) I/O and others on the same queue; their
     /// completions may run inside. Returns false without polling when the I/O has not been
     /// issued yet (its kiocb is still being prepared), and whether something completed
-    /// otherwise. Harmless after the I/O completed: the kiocb then names no bio.
-    pub(crate) fn iopoll(&self) -> bool {
+    /// otherwise. Harmless after the I/O completed: the kiocb then names no bio. With `spin`
+    /// the poll goes on until it finds a completion (or a signal is pending, or the CPU is
+    /// wanted elsewhere); without, it looks once.
+    pub(crate) fn iopoll(&self, spin: bool) -> bool {
         if !self.is_issued() {
             return false;
         }
         // SAFETY: By the type invariant the kiocb is issued, prepared and its file alive; the
         // caller holds a reference to the owner, so the kiocb stays valid during the call.
-        unsafe { shim::aiopoll_kiocb_iopoll(self.kiocb()) > 0 }
+        unsafe { shim::aiopoll_kiocb_iopoll(self.kiocb(), spin) > 0 }
     }
 
     /// The kiocb.

@@ -10,6 +10,7 @@ use kernel::{
         iovec,
         kiocb,
         lock_class_key,
+        sigset_t,
         vm_area_struct,
         vm_operations_struct,
         wait_queue_entry,
@@ -33,6 +34,7 @@ use kernel::{
 extern "C" {
     pub(super) fn aiopoll_num_possible_cpus() -> c_uint;
     pub(super) fn aiopoll_put_user_u32(uaddr: u64, val: u32) -> c_int;
+    pub(super) fn aiopoll_put_user_u64(uaddr: u64, val: u64) -> c_int;
     pub(super) fn aiopoll_in_compat_syscall() -> bool;
     pub(super) fn aiopoll_file_readable(file: *mut file) -> bool;
     pub(super) fn aiopoll_file_writable(file: *mut file) -> bool;
@@ -53,7 +55,7 @@ extern "C" {
         ioprio: c_int,
         hipri: bool,
     ) -> c_int;
-    pub(super) fn aiopoll_kiocb_iopoll(kiocb: *mut kiocb) -> c_int;
+    pub(super) fn aiopoll_kiocb_iopoll(kiocb: *mut kiocb, spin: bool) -> c_int;
     pub(super) fn aiopoll_cond_resched();
     pub(super) fn aiopoll_import(
         write: bool,
@@ -88,7 +90,12 @@ extern "C" {
         data: *mut c_void,
     );
     pub(super) fn aiopoll_owner_watch_stop(w: *mut super::owner::RawOwnerWatch);
-    pub(super) fn aiopoll_set_user_sigmask(umask: u64, sigsetsize: u64) -> c_int;
+    pub(super) fn aiopoll_read_user_sigmask(
+        umask: u64,
+        sigsetsize: u64,
+        kmask: *mut sigset_t,
+    ) -> c_int;
+    pub(super) fn aiopoll_install_sigmask(kmask: *mut sigset_t);
     pub(super) fn aiopoll_restore_saved_sigmask_unless(interrupted: bool);
     pub(super) fn aiopoll_ring_alloc(
         size: c_ulong,

@@ -252,19 +252,47 @@ pub(crate) struct SigmaskSwap {
     _not_send: PhantomData<*mut ()>,
 }
 
+/// A signal mask read from user space, not installed yet (`None`: the call gave none).
+pub(crate) struct UserSigmask(Option<bindings::sigset_t>);
+
+impl UserSigmask {
+    /// Reads the `sigset_t` at user address `umask` (of `sigsetsize` bytes, which must be the
+    /// kernel's); `umask == 0` is no mask, whatever `sigsetsize`. `EINVAL` for a wrong size,
+    /// `EFAULT` for a bad address.
+    pub(crate) fn read(umask: u64, sigsetsize: u64) -> Result<Self> {
+        if umask == 0 {
+            return Ok(Self(None));
+        }
+        let mut kmask = bindings::sigset_t::default();
+        // SAFETY: `kmask` is a valid place to write; the shim checks the user address itself.
+        to_result(unsafe { shim::aiopoll_read_user_sigmask(umask, sigsetsize, &mut kmask) })?;
+        Ok(Self(Some(kmask)))
+    }
+
+    /// Installs the mask as the current task's blocked mask until the guard ends.
+    pub(crate) fn install(self) -> SigmaskSwap {
+        let installed = match self.0 {
+            Some(mut kmask) => {
+                // SAFETY: Acts on `current`; `kmask` is a valid mask that lives for the call.
+                unsafe { shim::aiopoll_install_sigmask(&mut kmask) };
+                true
+            }
+            None => false,
+        };
+        // INVARIANT: the mask was swapped exactly when there was one.
+        SigmaskSwap {
+            installed,
+            _not_send: PhantomData,
+        }
+    }
+}
+
 impl SigmaskSwap {
     /// Installs the `sigset_t` at user address `umask` (of `sigsetsize` bytes) as the current
     /// task's blocked mask; `umask == 0` installs nothing. `EINVAL` for a wrong size, `EFAULT`
     /// for a bad address (the mask is then unchanged).
     pub(crate) fn install(umask: u64, sigsetsize: u64) -> Result<Self> {
-        // SAFETY: The shim reads the user address with `copy_from_user` and acts on `current`;
-        // on error it has changed nothing.
-        to_result(unsafe { shim::aiopoll_set_user_sigmask(umask, sigsetsize) })?;
-        // INVARIANT: on success, a non-zero `umask` was installed.
-        Ok(Self {
-            installed: umask != 0,
-            _not_send: PhantomData,
-        })
+        Ok(UserSigmask::read(umask, sigsetsize)?.install())
     }
 
     /// Ends the swap; returns whether a signal is pending (the wait was interrupted).

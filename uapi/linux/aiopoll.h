@@ -25,7 +25,7 @@
  * flags are added. Feature bits say which optional parts this module has.
  */
 #define AIOPOLL_ABI_MAJOR	1
-#define AIOPOLL_ABI_MINOR	5
+#define AIOPOLL_ABI_MINOR	6
 
 /* ioctl type byte (unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst). */
 #define AIOPOLL_IOC_MAGIC	0xA9
@@ -36,9 +36,10 @@
 #define AIOPOLL_FEAT_POLL	(1ULL << 2)	/* IOCB_CMD_POLL, cancel, multishot (ABI 1.3) */
 #define AIOPOLL_FEAT_HIPRI	(1ULL << 3)	/* polled block I/O with RWF_HIPRI (ABI 1.4) */
 #define AIOPOLL_FEAT_COMPAT	(1ULL << 4)	/* 32-bit callers (ABI 1.5) */
+#define AIOPOLL_FEAT_SUBMIT_WAIT (1ULL << 5)	/* AIOPOLL_IOC_SUBMIT_WAIT (ABI 1.6) */
 #define AIOPOLL_FEATURES	(AIOPOLL_FEAT_CONTEXT | AIOPOLL_FEAT_SIGMASK | \
 				 AIOPOLL_FEAT_POLL | AIOPOLL_FEAT_HIPRI | \
-				 AIOPOLL_FEAT_COMPAT)	/* all known */
+				 AIOPOLL_FEAT_COMPAT | AIOPOLL_FEAT_SUBMIT_WAIT) /* all known */
 
 /**
  * struct aiopoll_version - answer of %AIOPOLL_IOC_VERSION
@@ -150,10 +151,49 @@ struct aiopoll_cancel {
 	__u64	reserved;
 };
 
+/**
+ * struct aiopoll_submit_wait - argument of %AIOPOLL_IOC_SUBMIT_WAIT: %AIOPOLL_IOC_SUBMIT, then
+ *	%AIOPOLL_IOC_GETEVENTS, in one call (like io_uring_enter(2) with to_submit and
+ *	min_complete; ABI 1.6, %AIOPOLL_FEAT_SUBMIT_WAIT)
+ * @nr:		number of iocb pointers at @iocbpp (0: only wait)
+ * @iocbpp:	as in struct aiopoll_submit
+ * @min_nr:	as in struct aiopoll_getevents
+ * @max_nr:	@nr of struct aiopoll_getevents: reap at most this many events
+ * @events:	as in struct aiopoll_getevents
+ * @timeout:	as in struct aiopoll_getevents
+ * @sigmask:	as in struct aiopoll_getevents: installed for the wait only
+ * @sigsetsize:	as in struct aiopoll_getevents
+ * @submitted:	out: the number of iocbs submitted, written before the wait (also when the
+ *		call then fails: EINTR, EFAULT on @events)
+ * @reserved:	must be 0
+ *
+ * Every argument of the wait is checked (and @timeout and @sigmask read) before anything is
+ * submitted: a bad one fails the call with nothing submitted. Then the iocbs are submitted as
+ * %AIOPOLL_IOC_SUBMIT does; if the first one fails, so does the call, with its error. If a
+ * later one fails, the call returns at once with the events already in the ring (no wait),
+ * @submitted telling how far it got. Otherwise it waits as %AIOPOLL_IOC_GETEVENTS does and
+ * returns the number of events reaped. A signal during the wait ends it: with events reaped,
+ * their number; without, EINTR (never a restart once something was submitted, which a
+ * restart would submit again).
+ */
+struct aiopoll_submit_wait {
+	__s64	nr;
+	__u64	iocbpp;
+	__s64	min_nr;
+	__s64	max_nr;
+	__u64	events;
+	__u64	timeout;
+	__u64	sigmask;
+	__u64	sigsetsize;
+	__s64	submitted;
+	__u64	reserved;
+};
+
 #define AIOPOLL_IOC_SETUP	_IOWR(AIOPOLL_IOC_MAGIC, 0x01, struct aiopoll_setup)
 #define AIOPOLL_IOC_SUBMIT	_IOW(AIOPOLL_IOC_MAGIC, 0x02, struct aiopoll_submit)
 #define AIOPOLL_IOC_GETEVENTS	_IOW(AIOPOLL_IOC_MAGIC, 0x03, struct aiopoll_getevents)
 #define AIOPOLL_IOC_CANCEL	_IOW(AIOPOLL_IOC_MAGIC, 0x04, struct aiopoll_cancel)
+#define AIOPOLL_IOC_SUBMIT_WAIT	_IOWR(AIOPOLL_IOC_MAGIC, 0x05, struct aiopoll_submit_wait)
 
 /*
  * IOCB_CMD_POLL with this aio_flags bit stays armed: one event per readiness, each with
