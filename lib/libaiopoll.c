@@ -759,3 +759,64 @@ EXPORT int aiopoll_getevents(io_context_t ctx, long min_nr, long nr, struct io_e
 		return got ? got : ret;
 	return got + ret;
 }
+
+/*
+ * The two system calls aiopoll_submit_and_wait() stands for, on a module without
+ * AIOPOLL_IOC_SUBMIT_WAIT (ABI < 1.6): the same results, not in one step.
+ */
+static int submit_then_wait(io_context_t ctx, long nr, struct iocb *ios[], long min_nr,
+			    long max_nr, struct io_event *events, struct timespec *timeout,
+			    const sigset_t *sigmask, long *submitted)
+{
+	int ret = 0;
+
+	if (min_nr < 0 || min_nr > max_nr)
+		return -EINVAL;
+	if (nr) {
+		ret = io_submit(ctx, nr, ios);
+		if (ret < 0)
+			return ret;
+	}
+	*submitted = ret;
+	if (ret < nr)
+		min_nr = 0;	/* a partial submission does not wait */
+	return getevents(ctx, min_nr, max_nr, events, ret < nr ? &(struct timespec){ 0, 0 } :
+			 timeout, sigmask);
+}
+
+EXPORT int aiopoll_submit_and_wait(io_context_t ctx, long nr, struct iocb *ios[], long min_nr,
+				   long max_nr, struct io_event *events, struct timespec *timeout,
+				   const sigset_t *sigmask, long *submitted)
+{
+	struct __kernel_timespec kts;
+	struct aiopoll_submit_wait w = {
+		.nr = nr,
+		.iocbpp = (uintptr_t)ios,
+		.min_nr = min_nr,
+		.max_nr = max_nr,
+		.events = (uintptr_t)events,
+	};
+	long dummy;
+	unsigned long gen;
+	int fd = ctx_lookup(ctx, &gen), ret;
+
+	if (!submitted)
+		submitted = &dummy;
+	*submitted = 0;
+	if (fd < 0)
+		return -EINVAL;
+	if (timeout) {
+		to_kts(&kts, timeout);
+		w.timeout = (uintptr_t)&kts;
+	}
+	if (sigmask) {
+		w.sigmask = (uintptr_t)sigmask;
+		w.sigsetsize = _NSIG / 8;	/* the kernel's sigset_t */
+	}
+	ret = ctx_call(ctx, fd, gen, AIOPOLL_IOC_SUBMIT_WAIT, &w);
+	if (ret == -ENOTTY)
+		return submit_then_wait(ctx, nr, ios, min_nr, max_nr, events, timeout, sigmask,
+					submitted);
+	*submitted = w.submitted;
+	return ret == CTX_UNKNOWN ? -EINVAL : ret;
+}

@@ -73,6 +73,21 @@ int aiopoll_reap(io_context_t ctx, long nr, struct io_event *events);
 int aiopoll_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
 		      struct timespec *timeout);
 
+/*
+ * io_submit() of nr iocbs, then io_pgetevents() for at least min_nr and at most max_nr events
+ * into events, in one system call (AIOPOLL_IOC_SUBMIT_WAIT, ABI 1.6), as io_uring_enter(2)
+ * with to_submit and min_complete does. timeout (relative) and sigmask (installed for the wait
+ * only) may be NULL. Returns the number of events reaped, or a negative errno: the error of
+ * the first iocb when none could be submitted, or of the wait (-EINTR: a signal came before
+ * any event). *submitted, unless submitted is NULL, gets the number of iocbs submitted,
+ * whatever the result: -EINTR may come after the iocbs were submitted. When a later iocb than
+ * the first fails, the call returns at once, without waiting, with the events that were
+ * already there. On a module older than ABI 1.6, the same in two system calls.
+ */
+int aiopoll_submit_and_wait(io_context_t ctx, long nr, struct iocb *ios[], long min_nr,
+			    long max_nr, struct io_event *events, struct timespec *timeout,
+			    const sigset_t *sigmask, long *submitted);
+
 #ifdef __cplusplus
 }
 #endif

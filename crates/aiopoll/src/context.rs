@@ -271,6 +271,55 @@ impl Context {
         }
     }
 
+    /// Submits `ops` as [`submit_batch`](Context::submit_batch), then waits for at least
+    /// `min_nr` completions at most `timeout` as [`wait`](Context::wait), in one system call
+    /// (`AIOPOLL_IOC_SUBMIT_WAIT`, ABI 1.6; two on an older module), as `io_uring_enter(2)`
+    /// with `to_submit` and `min_complete` does. Returns the tokens of the submitted requests
+    /// (removed from the front of `ops`) and the completions reaped. When the kernel refuses a
+    /// request after the first, the call does not wait: it returns what was already there.
+    /// Polled I/O ([`RwFlags::HIPRI`](crate::RwFlags::HIPRI)) submitted here is polled for
+    /// in the same call.
+    ///
+    /// # Errors
+    ///
+    /// When the *first* request is refused, its errno, with `ops` unchanged (nothing was
+    /// submitted). When the wait fails after requests were submitted (`EINTR`: a signal
+    /// handler ran before any completion), the tokens are returned with no completions: wait
+    /// for them with [`wait`](Context::wait). `EINVAL` in a forked child.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use aiopoll::{Context, Op};
+    ///
+    /// let mut ctx = Context::new(8)?;
+    /// let mut ops = vec![Op::noop(), Op::noop()];
+    /// let (tokens, done) = ctx.submit_and_wait(&mut ops, 2, None)?;
+    /// assert_eq!((tokens.len(), done.len()), (2, 2));
+    /// # Ok::<(), aiopoll::Errno>(())
+    /// ```
+    pub fn submit_and_wait(
+        &mut self,
+        ops: &mut Vec<Op<'_>>,
+        min_nr: usize,
+        timeout: Option<Duration>,
+    ) -> Result<(Vec<Token>, Vec<Completion>), Errno> {
+        let parts = ops.drain(..).map(|op| op.parts).collect();
+        let mut events = Vec::new();
+        let (s, waited) =
+            self.engine
+                .submit_and_wait(parts, min_nr, timeout.map(timespec), None, &mut events);
+        ops.extend(s.rest.into_iter().map(Op::from_parts));
+        match (s.ids.is_empty(), waited) {
+            (true, Err(e)) => Err(e),
+            (true, Ok(_)) if s.error.is_some() => Err(s.error.unwrap_or(Errno::INVAL)),
+            _ => Ok((
+                s.ids.into_iter().map(Token).collect(),
+                events.into_iter().map(Completion::from_event).collect(),
+            )),
+        }
+    }
+
     /// Consumes the completions waiting in the ring from the mapping, with no system call
     /// (libaio-style user reaping). Returns an empty vector when there is none (and in a
     /// forked child).

@@ -195,12 +195,57 @@ impl Engine {
 
     /// Submits `batch` in order, as `AIOPOLL_IOC_SUBMIT` does: some, all, or none.
     pub(crate) fn submit(&mut self, batch: Vec<OpParts>) -> Submitted {
+        self.submit_inner(batch, None).0
+    }
+
+    /// Submits `batch` as [`submit`](Engine::submit), then waits for `min_nr` events as
+    /// [`getevents`](Engine::getevents), in one `AIOPOLL_IOC_SUBMIT_WAIT` (two calls on a
+    /// module older than ABI 1.6). The wait's result is `Ok(0)` when nothing was submitted.
+    pub(crate) fn submit_and_wait(
+        &mut self,
+        batch: Vec<OpParts>,
+        min_nr: usize,
+        timeout: Option<KernelTimespec>,
+        sigmask: Option<u64>,
+        out: &mut Vec<Event>,
+    ) -> (Submitted, Result<usize, Errno>) {
+        let nr = batch.len();
+        let (s, waited) = self.submit_inner(batch, Some((min_nr, timeout, sigmask)));
+        let waited = match waited {
+            Some(Err(Errno::NOTTY)) if s.ids.is_empty() => {
+                // No SUBMIT_WAIT in this module: the same in two calls.
+                let s = self.submit_inner(s.rest, None).0;
+                let r = if s.ids.is_empty() && nr > 0 {
+                    Ok(0)
+                } else if s.ids.len() < nr {
+                    self.getevents(0, Some(KernelTimespec::default()), None, out)
+                } else {
+                    self.getevents(min_nr, timeout, sigmask, out)
+                };
+                return (s, r);
+            }
+            Some(r) => r,
+            None => Ok(0),
+        };
+        let waited = waited.map(|n| self.complete_scratch(n, out));
+        (s, waited)
+    }
+
+    /// Submits `batch`, with the wait of `SUBMIT_WAIT` when `wait` says what it is (the events
+    /// are left in `scratch`: see `complete_scratch`).
+    #[allow(clippy::type_complexity)]
+    fn submit_inner(
+        &mut self,
+        batch: Vec<OpParts>,
+        wait: Option<(usize, Option<KernelTimespec>, Option<u64>)>,
+    ) -> (Submitted, Option<Result<usize, Errno>>) {
         if self.in_forked_child() {
-            return Submitted {
+            let s = Submitted {
                 ids: Vec::new(),
                 rest: batch,
                 error: Some(Errno::INVAL),
             };
+            return (s, wait.map(|_| Err(Errno::INVAL)));
         }
         let mut reqs: Vec<(u64, Box<Request>)> = batch
             .into_iter()
@@ -215,7 +260,36 @@ impl Engine {
             .map(|(_, r)| &mut r.iocb as *mut Iocb)
             .collect();
         self.counters.submit_calls += 1;
-        let result = if ptrs.is_empty() {
+        let mut waited = None;
+        let result = if let Some((min_nr, timeout, sigmask)) = wait {
+            let nr = min_nr.max(GETEVENTS_BATCH.min(self.ring_nr() as usize));
+            self.scratch.clear();
+            self.scratch.resize(nr, IoEvent::default());
+            self.counters.getevents_calls += 1;
+            // SAFETY: as for `sys::submit` below: the accepted requests (the first `n`) move
+            // into `table` right below, before anything else happens.
+            let (n, r) = unsafe {
+                sys::submit_wait(
+                    self.fd.as_fd(),
+                    &ptrs,
+                    min_nr,
+                    &mut self.scratch,
+                    timeout,
+                    sigmask,
+                )
+            };
+            match r {
+                Err(e) if n == 0 && !ptrs.is_empty() => {
+                    // Nothing submitted: the first iocb's error, or a refused argument.
+                    waited = Some(Err(e));
+                    Err(e)
+                }
+                r => {
+                    waited = Some(r);
+                    Ok(n)
+                }
+            }
+        } else if ptrs.is_empty() {
             Ok(0)
         } else {
             // SAFETY: every pointer is the iocb of a boxed request in `reqs`, whose addresses
@@ -236,11 +310,25 @@ impl Engine {
             ids.push(id);
             self.table.insert(id, req);
         }
-        Submitted {
+        let s = Submitted {
             ids,
             rest: rest_reqs.into_iter().map(|(_, r)| r.parts).collect(),
             error,
+        };
+        (s, waited)
+    }
+
+    /// Matches the first `n` events of `scratch` (written by the kernel) to their requests.
+    fn complete_scratch(&mut self, n: usize, out: &mut Vec<Event>) -> usize {
+        let n = n.min(self.scratch.len());
+        self.counters.ioctl_events += n as u64;
+        for i in 0..n {
+            let ev = self.scratch[i];
+            if let Some(e) = Self::complete(&mut self.table, &mut self.counters, ev) {
+                out.push(e);
+            }
         }
+        n
     }
 
     /// Matches an event to its request; a final event takes the request out of the table.
@@ -311,15 +399,7 @@ impl Engine {
         self.scratch.resize(nr, IoEvent::default());
         self.counters.getevents_calls += 1;
         let n = sys::getevents(self.fd.as_fd(), min_nr, &mut self.scratch, timeout, sigmask)?;
-        let n = n.min(nr);
-        self.counters.ioctl_events += n as u64;
-        for i in 0..n {
-            let ev = self.scratch[i];
-            if let Some(e) = Self::complete(&mut self.table, &mut self.counters, ev) {
-                out.push(e);
-            }
-        }
-        Ok(n)
+        Ok(self.complete_scratch(n, out))
     }
 
     /// `AIOPOLL_IOC_CANCEL` of request `id`: `Ok` when the kernel found it (EINPROGRESS: its

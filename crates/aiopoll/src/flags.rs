@@ -171,12 +171,15 @@ bit_type! {
         HIPRI = 1 << 3;
         /// `AIOPOLL_FEAT_COMPAT` (ABI 1.5): 32-bit callers.
         COMPAT = 1 << 4;
+        /// `AIOPOLL_FEAT_SUBMIT_WAIT` (ABI 1.6): submit and wait in one call
+        /// ([`Context::submit_and_wait`](crate::Context::submit_and_wait)).
+        SUBMIT_WAIT = 1 << 5;
     }
 }
 
 impl Features {
     /// Every feature this crate knows (`AIOPOLL_FEATURES`).
-    pub const ALL: Features = Features(0x1f);
+    pub const ALL: Features = Features(0x3f);
 }
 
 /// A set of signals 1 to 64 in the kernel's `sigset_t` format (bit `n - 1` for signal `n`,

@@ -90,6 +90,21 @@ struct GetEventsArg {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
+struct SubmitWaitArg {
+    nr: i64,
+    iocbpp: u64,
+    min_nr: i64,
+    max_nr: i64,
+    events: u64,
+    timeout: u64,
+    sigmask: u64,
+    sigsetsize: u64,
+    submitted: i64,
+    reserved: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
 struct CancelArg {
     iocb: u64,
     result: u64,
@@ -114,6 +129,7 @@ const _: () = assert!(size_of::<SetupArg>() == 40);
 const _: () = assert!(size_of::<SubmitArg>() == 24);
 const _: () = assert!(size_of::<GetEventsArg>() == 56);
 const _: () = assert!(size_of::<CancelArg>() == 24);
+const _: () = assert!(size_of::<SubmitWaitArg>() == 80);
 
 /// `_IOC(dir, 0xA9, nr, size)` as `<asm-generic/ioctl.h>` computes it.
 const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
@@ -127,6 +143,8 @@ pub(crate) const IOC_SETUP: u32 = ioc(IOC_READ | IOC_WRITE, 0x01, size_of::<Setu
 pub(crate) const IOC_SUBMIT: u32 = ioc(IOC_WRITE, 0x02, size_of::<SubmitArg>());
 pub(crate) const IOC_GETEVENTS: u32 = ioc(IOC_WRITE, 0x03, size_of::<GetEventsArg>());
 pub(crate) const IOC_CANCEL: u32 = ioc(IOC_WRITE, 0x04, size_of::<CancelArg>());
+pub(crate) const IOC_SUBMIT_WAIT: u32 =
+    ioc(IOC_READ | IOC_WRITE, 0x05, size_of::<SubmitWaitArg>());
 
 pub(crate) const IOCB_CMD_PREAD: u16 = 0;
 pub(crate) const IOCB_CMD_PWRITE: u16 = 1;
@@ -249,6 +267,55 @@ pub(crate) fn getevents(
     // into `events`, all during the call only.
     let n = unsafe { ioctl(fd, IOC_GETEVENTS, &mut g) }?;
     Ok(n as usize)
+}
+
+/// `AIOPOLL_IOC_SUBMIT_WAIT`: submits the iocbs at `iocbs`, then waits as
+/// [`getevents`] does. Returns how many iocbs were submitted (also when the call then
+/// failed: `EINTR`) and the number of events written to `events`, or the error.
+///
+/// # Safety
+///
+/// As [`submit`] for `iocbs`.
+pub(crate) unsafe fn submit_wait(
+    fd: BorrowedFd<'_>,
+    iocbs: &[*mut Iocb],
+    min_nr: usize,
+    events: &mut [IoEvent],
+    timeout: Option<KernelTimespec>,
+    sigmask: Option<u64>,
+) -> (usize, Result<usize, Errno>) {
+    let mut ts = timeout.unwrap_or_default();
+    let mut mask = sigmask.unwrap_or(0);
+    let mut w = SubmitWaitArg {
+        nr: iocbs.len() as i64,
+        iocbpp: iocbs.as_ptr() as u64,
+        min_nr: min_nr as i64,
+        max_nr: events.len() as i64,
+        events: events.as_mut_ptr() as u64,
+        timeout: if timeout.is_some() {
+            &mut ts as *mut KernelTimespec as u64
+        } else {
+            0
+        },
+        sigmask: if sigmask.is_some() {
+            &mut mask as *mut u64 as u64
+        } else {
+            0
+        },
+        sigsetsize: if sigmask.is_some() {
+            KERNEL_SIGSET_SIZE
+        } else {
+            0
+        },
+        submitted: 0,
+        reserved: 0,
+    };
+    // SAFETY: SUBMIT_WAIT reads `w`, `ts`, `mask` and the pointer array, writes
+    // `w.submitted` and at most `events.len()` events into `events`, all during the call;
+    // the iocbs and their buffers are the caller's contract.
+    let r = unsafe { ioctl(fd, IOC_SUBMIT_WAIT, &mut w) };
+    let submitted = usize::try_from(w.submitted).unwrap_or(0).min(iocbs.len());
+    (submitted, r.map(|n| n as usize))
 }
 
 /// `AIOPOLL_IOC_CANCEL` of the request submitted with `iocb` (Ok(()) is never returned by the
@@ -434,6 +501,7 @@ mod tests {
         assert_eq!(IOC_SUBMIT, 0x4018_a902);
         assert_eq!(IOC_GETEVENTS, 0x4038_a903);
         assert_eq!(IOC_CANCEL, 0x4018_a904);
+        assert_eq!(IOC_SUBMIT_WAIT, 0xc050_a905);
     }
 
     #[test]

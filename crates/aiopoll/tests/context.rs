@@ -297,3 +297,58 @@ fn context_moves_between_threads() {
     assert_eq!(c.token(), t);
     assert_eq!(ctx.in_flight(), 0);
 }
+
+#[test]
+fn submit_and_wait_in_one_call() {
+    require_device!();
+    let mut ctx = common::ctx(8);
+    let before = ctx.stats();
+    let mut ops = vec![Op::noop().with_user_data(1), Op::noop().with_user_data(2)];
+    let (tokens, done) = ctx.submit_and_wait(&mut ops, 2, None).unwrap();
+    assert!(ops.is_empty());
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(done.len(), 2);
+    let mut data: Vec<u64> = done.iter().map(|c| c.user_data()).collect();
+    data.sort_unstable();
+    assert_eq!(data, [1, 2]);
+    assert_eq!(ctx.in_flight(), 0);
+    let after = ctx.stats();
+    // One system call for both (a module of ABI 1.6 or later).
+    if ctx.version().unwrap().features.contains(Features::SUBMIT_WAIT) {
+        assert_eq!(after.submit_calls - before.submit_calls, 1);
+        assert_eq!(after.getevents_calls - before.getevents_calls, 1);
+    }
+}
+
+#[test]
+fn submit_and_wait_errors_and_timeout() {
+    require_device!();
+    let mut ctx = common::ctx(8);
+    // The first request refused: its errno, nothing submitted, ops unchanged.
+    let bad = unsafe { BorrowedFd::borrow_raw(999) };
+    let mut ops = vec![Op::poll(bad, PollEvents::IN), Op::noop()];
+    assert_eq!(
+        ctx.submit_and_wait(&mut ops, 1, None).unwrap_err(),
+        Errno::BADF
+    );
+    assert_eq!(ops.len(), 2);
+    assert_eq!(ctx.in_flight(), 0);
+    // A later one refused: the first is submitted and the call does not wait.
+    let mut ops = vec![Op::noop(), Op::poll(bad, PollEvents::IN)];
+    let (tokens, done) = ctx.submit_and_wait(&mut ops, 5, None).unwrap();
+    assert_eq!((tokens.len(), ops.len()), (1, 1));
+    assert!(done.len() <= 1);
+    let _ = common::wait_n(&mut ctx, 1 - done.len());
+    // An idle pipe: submitted, then the wait times out with nothing.
+    let (rx, _tx) = std::os::unix::net::UnixStream::pair().unwrap();
+    let start = Instant::now();
+    let mut ops = vec![Op::poll(rx.as_fd(), PollEvents::IN)];
+    let (tokens, done) = ctx
+        .submit_and_wait(&mut ops, 1, Some(Duration::from_millis(50)))
+        .unwrap();
+    assert_eq!((tokens.len(), done.len()), (1, 0));
+    assert!(start.elapsed() >= Duration::from_millis(50));
+    ctx.cancel(tokens[0]).unwrap();
+    let c = common::wait_one(&mut ctx);
+    assert_eq!(c.result(), Ok(0));
+}
