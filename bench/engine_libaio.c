@@ -7,7 +7,7 @@
 double bench_libaio(int fd, int qd, double deadline, long long blocks, char *buf,
 		    long long *done)
 {
-	struct iocb cbs[MAXQD], *list[1];
+	struct iocb cbs[MAXQD], *list[MAXQD];
 	struct io_event ev[MAXQD];
 	io_context_t ctx = 0;
 	double end;
@@ -18,17 +18,18 @@ double bench_libaio(int fd, int qd, double deadline, long long blocks, char *buf
 	for (i = 0; i < qd; i++) {
 		io_prep_pread(&cbs[i], fd, buf + i * BS, BS, rnd_offset(blocks));
 		cbs[i].data = (void *)(long)i;
-		list[0] = &cbs[i];
+		list[i] = &cbs[i];
 		start[i] = ticks();
-		if (io_submit(ctx, 1, list) != 1)
-			die("io_submit");
 	}
+	if (io_submit(ctx, qd, list) != qd)
+		die("io_submit");
 	while (now() < deadline) {
 		int n = io_getevents(ctx, 1, qd, ev, NULL), k;
 		double t = ticks();
 
 		if (n < 0)
 			die("io_getevents");
+		/* The round's reads again, in one submission (fs/aio has no submit-and-wait). */
 		for (k = 0; k < n; k++) {
 			int j = (long)ev[k].data;
 
@@ -38,11 +39,11 @@ double bench_libaio(int fd, int qd, double deadline, long long blocks, char *buf
 			(*done)++;
 			io_prep_pread(&cbs[j], fd, buf + j * BS, BS, rnd_offset(blocks));
 			cbs[j].data = (void *)(long)j;
-			list[0] = &cbs[j];
+			list[k] = &cbs[j];
 			start[j] = ticks();
-			if (io_submit(ctx, 1, list) != 1)
-				die("io_submit");
 		}
+		if (n && io_submit(ctx, n, list) != n)
+			die("io_submit");
 	}
 	end = now();
 	io_destroy(ctx);

@@ -6,9 +6,11 @@
  *   iopoll_bench ENGINE DEVICE QD SECONDS
  *   ENGINE: aiopoll-hipri | aiopoll | libaio | uring-iopoll
  *
- * Every engine does the same work: keep QD reads in flight, reap at least one completion at
- * a time with the engine's own wait call, resubmit, and time each read from submission to
- * reaping.
+ * Every engine does the same work: keep QD reads in flight; each round resubmits the reads
+ * the previous round reaped and waits for at least one completion, with the engine's fewest
+ * system calls (aiopoll: AIOPOLL_IOC_SUBMIT_WAIT; io_uring: io_uring_submit_and_wait(); fs/aio
+ * has no such call: io_submit() then io_getevents()); each read is timed from its
+ * preparation for submission to its reaping.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -114,8 +116,12 @@ int main(int argc, char **argv)
 	if (!strncmp(engine, "aiopoll", 7)) {
 		int hipri = !strcmp(engine, "aiopoll-hipri");
 		struct aiopoll_setup s = { .nr_events = qd };
-		struct iocb cbs[MAXQD], *list[1];
+		struct iocb cbs[MAXQD], *list[MAXQD];
 		struct io_event ev[MAXQD];
+		struct aiopoll_submit_wait w = {
+			.iocbpp = (unsigned long)list, .min_nr = 1, .max_nr = qd,
+			.events = (unsigned long)ev,
+		};
 		int ctx = open(AIOPOLL_DEVICE_PATH, O_RDWR);
 
 		if (ctx < 0 || ioctl(ctx, AIOPOLL_IOC_SETUP, &s))
@@ -123,8 +129,6 @@ int main(int argc, char **argv)
 		t0 = now();
 		end = t0 + secs;
 		for (i = 0; i < qd; i++) {
-			struct aiopoll_submit sub = { 1, (unsigned long)list };
-
 			memset(&cbs[i], 0, sizeof(cbs[i]));
 			cbs[i].aio_lio_opcode = IOCB_CMD_PREAD;
 			cbs[i].aio_fildes = fd;
@@ -133,20 +137,18 @@ int main(int argc, char **argv)
 			cbs[i].aio_offset = rnd_offset(blocks);
 			cbs[i].aio_rw_flags = hipri ? RWF_HIPRI : 0;
 			cbs[i].aio_data = i;
-			list[0] = &cbs[i];
+			list[i] = &cbs[i];
 			start[i] = ticks();
-			if (ioctl(ctx, AIOPOLL_IOC_SUBMIT, &sub) != 1)
-				die("submit");
 		}
+		w.nr = qd;
 		while (now() < end) {
-			struct aiopoll_getevents g = { 1, qd, (unsigned long)ev };
-			long n = ioctl(ctx, AIOPOLL_IOC_GETEVENTS, &g), k;
+			/* Submit the round's reads and wait for at least one: one system call. */
+			long n = ioctl(ctx, AIOPOLL_IOC_SUBMIT_WAIT, &w), k;
 			double t = ticks();
 
-			if (n < 0)
-				die("getevents");
+			if (n < 0 || w.submitted != w.nr)
+				die("submit_wait");
 			for (k = 0; k < n; k++) {
-				struct aiopoll_submit sub = { 1, (unsigned long)list };
 				int j = ev[k].data;
 
 				if (ev[k].res != BS)
@@ -154,11 +156,10 @@ int main(int argc, char **argv)
 				record(t - start[j]);
 				done++;
 				cbs[j].aio_offset = rnd_offset(blocks);
-				list[0] = &cbs[j];
+				list[k] = &cbs[j];
 				start[j] = ticks();
-				if (ioctl(ctx, AIOPOLL_IOC_SUBMIT, &sub) != 1)
-					die("submit");
 			}
+			w.nr = n;
 		}
 		end = now();
 		close(ctx);	/* polls out what is in flight */
@@ -179,15 +180,14 @@ int main(int argc, char **argv)
 			io_uring_prep_read(sqe, fd, buf + i * BS, BS, rnd_offset(blocks));
 			io_uring_sqe_set_data64(sqe, i);
 			start[i] = ticks();
-			if (io_uring_submit(&ring) != 1)
-				die("submit");
 		}
 		while (now() < end) {
 			unsigned head, n = 0;
 			double t;
 
-			if (io_uring_wait_cqe(&ring, &cqe))
-				die("wait");
+			/* Submit the round's reads and wait for at least one: one system call. */
+			if (io_uring_submit_and_wait(&ring, 1) < 0)
+				die("submit_and_wait");
 			t = ticks();
 			io_uring_for_each_cqe(&ring, head, cqe) {
 				int j = io_uring_cqe_get_data64(cqe);
@@ -204,8 +204,6 @@ int main(int argc, char **argv)
 				start[j] = ticks();
 			}
 			io_uring_cq_advance(&ring, n);
-			if (io_uring_submit(&ring) != (int)n)
-				die("submit");
 		}
 		end = now();
 		io_uring_queue_exit(&ring);
