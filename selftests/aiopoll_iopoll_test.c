@@ -220,7 +220,7 @@ static void submit_retrying(struct __test_metadata *_metadata, int ctx, struct i
  * misaligned read (its -EINVAL comes in the event) and a submission refused at once (an
  * unknown RWF flag); every event arrives exactly once.
  */
-TEST_F(dev, submit_races_pollers)
+TEST_F_TIMEOUT(dev, submit_races_pollers, 600)
 {
 	long rounds = stress_rounds(300, 5000), r;
 	struct reaper rp = { .ctx = self->c.fd, .want = 2 * rounds };
@@ -247,7 +247,7 @@ TEST_F(dev, submit_races_pollers)
  * Two threads poll the same context at once while a third submits: the list of polled
  * requests is the reapers' (one at a time), and every event is reaped exactly once.
  */
-TEST_F(dev, two_reapers_poll_one_context)
+TEST_F_TIMEOUT(dev, two_reapers_poll_one_context, 600)
 {
 	long rounds = stress_rounds(300, 5000), r;
 	struct reaper rp = { .ctx = self->c.fd, .want = rounds };
