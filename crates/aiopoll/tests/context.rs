@@ -314,7 +314,12 @@ fn submit_and_wait_in_one_call() {
     assert_eq!(ctx.in_flight(), 0);
     let after = ctx.stats();
     // One system call for both (a module of ABI 1.6 or later).
-    if ctx.version().unwrap().features.contains(Features::SUBMIT_WAIT) {
+    if ctx
+        .version()
+        .unwrap()
+        .features
+        .contains(Features::SUBMIT_WAIT)
+    {
         assert_eq!(after.submit_calls - before.submit_calls, 1);
         assert_eq!(after.getevents_calls - before.getevents_calls, 1);
     }
