@@ -110,7 +110,8 @@ impl Completion {
     ///
     /// As [`result`](Completion::result).
     pub fn poll_events(&self) -> Result<PollEvents, Errno> {
-        self.result().map(|r| PollEvents::from_bits(r as u16))
+        self.result()
+            .map(|r| PollEvents::from_bits_retain(r as u16))
     }
 
     /// The raw `res` of the `io_event`.

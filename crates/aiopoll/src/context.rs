@@ -155,7 +155,7 @@ impl Context {
         Ok(Version {
             major,
             minor,
-            features: Features::from_bits(features),
+            features: Features::from_bits_retain(features),
         })
     }
 

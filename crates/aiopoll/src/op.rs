@@ -274,7 +274,7 @@ impl<'fd> Op<'fd> {
 
     /// The `RWF_*` flags.
     pub fn rw_flags(&self) -> RwFlags {
-        RwFlags::from_bits(self.parts.rw_flags)
+        RwFlags::from_bits_retain(self.parts.rw_flags)
     }
 
     /// The user data.
@@ -284,7 +284,7 @@ impl<'fd> Op<'fd> {
 
     /// The events a poll waits for (empty for other kinds).
     pub fn poll_events(&self) -> PollEvents {
-        PollEvents::from_bits(self.parts.poll_events)
+        PollEvents::from_bits_retain(self.parts.poll_events)
     }
 
     /// Whether this is a multishot poll.

@@ -203,9 +203,11 @@ fn request_options_reach_the_kernel() {
         Errno::INVAL
     );
     assert_eq!(
-        ctx.submit(Op::write(fd.as_fd(), vec![1; 8]).with_rw_flags(RwFlags::from_bits(1 << 30)))
-            .unwrap_err()
-            .errno(),
+        ctx.submit(
+            Op::write(fd.as_fd(), vec![1; 8]).with_rw_flags(RwFlags::from_bits_retain(1 << 30))
+        )
+        .unwrap_err()
+        .errno(),
         Errno::OPNOTSUPP
     );
     // RWF_HIPRI without O_DIRECT: EOPNOTSUPP (an aiopoll refusal).
