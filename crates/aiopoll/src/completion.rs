@@ -4,9 +4,10 @@ use std::fmt;
 
 use rustix::io::Errno;
 
+use crate::buf::Buffers;
 use crate::engine::Event;
 use crate::flags::PollEvents;
-use crate::op::{Buffers, Op, Opcode};
+use crate::op::{Op, Opcode};
 
 /// Identifies a submitted request, for [`Context::cancel`](crate::Context::cancel) and to
 /// match completions ([`Completion::token`]). Tokens are unique within a context, never
@@ -130,7 +131,7 @@ impl Completion {
         self.more
     }
 
-    /// The buffers the request owned; [`Buffers::None`] while [`more`](Completion::more)
+    /// The buffers the request owned; none ([`Buffers::is_none`]) while [`more`](Completion::more)
     /// is set and for requests without buffers.
     pub fn buffers(&self) -> &Buffers {
         &self.buffers

@@ -1,6 +1,6 @@
 //! The in-flight table: requests whose iocb, iovec array and buffers the kernel may access
-//! until their final event is reaped. This module and `sys` are the only ones with `unsafe`
-//! code: the one invariant the rest of the crate relies on lives here.
+//! until their final event is reaped. This module, `buf` and `sys` are the only ones with
+//! `unsafe` code: the one invariant the rest of the crate relies on lives here.
 //!
 //! Invariant: a request submitted to the kernel is a `Box<Request>` in `Engine::table` from
 //! its submission until its final event is reaped (or forever, if the crate cannot tell that
@@ -13,7 +13,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::op::{Buffers, OpParts, Opcode};
+use crate::buf::Buffers;
+use crate::op::{OpParts, Opcode};
 use crate::sys::{self, IoEvent, IoVec, Iocb, KernelTimespec, Ring};
 
 /// A request in flight: its iocb (whose address the kernel identifies it by), the iovec
@@ -35,19 +36,9 @@ impl Request {
             parts,
         });
         let r = &mut *req;
-        let (buf, nbytes) = match &mut r.parts.buffers {
-            Buffers::None => (0, 0),
-            Buffers::Single(b) => (b.as_mut_ptr() as u64, b.len() as u64),
-            Buffers::Vectored(v) => {
-                r.iovecs = v
-                    .iter_mut()
-                    .map(|b| IoVec {
-                        base: b.as_mut_ptr() as usize,
-                        len: b.len(),
-                    })
-                    .collect();
-                (r.iovecs.as_mut_ptr() as u64, r.iovecs.len() as u64)
-            }
+        let (buf, nbytes) = match r.parts.buffers.addresses(&mut r.iovecs) {
+            Some(one) => (one.base as u64, one.len as u64),
+            None => (r.iovecs.as_ptr() as u64, r.iovecs.len() as u64),
         };
         let p = &r.parts;
         let mut flags = 0;
@@ -348,7 +339,7 @@ impl Engine {
         let more = req.parts.multishot && ev.res2 == sys::AIOPOLL_POLL_MORE;
         let (user_data, opcode) = (req.parts.user_data, req.parts.opcode);
         let buffers = if more {
-            Buffers::None
+            Buffers::default()
         } else {
             // The final event: the kernel is done with the request, which leaves the table.
             table

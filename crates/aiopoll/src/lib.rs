@@ -9,12 +9,14 @@
 //! # Memory model
 //!
 //! The kernel writes into read buffers asynchronously, so buffers are *owned*: an [`Op`]
-//! holds its `Vec<u8>` (or `Vec<Vec<u8>>`), [`Context::submit`] moves it, with the request's
-//! iocb, into the context's in-flight table, where neither moves nor is touched until the
-//! request's last event is reaped; the [`Completion`] gives the buffers back. File
-//! descriptors are only borrowed until submission: the kernel holds its own reference to the
-//! file from then on. Dropping a [`Context`] cancels its polls and reaps every request
-//! before it frees their buffers.
+//! holds its buffer (any [`IoBuf`] for a write, [`IoBufMut`] for a read: `Vec<u8>`,
+//! `Box<[u8]>`, [`AlignedBuf`] for `O_DIRECT` and polled I/O, or a type of your own), and
+//! [`Context::submit`] moves it, with the request's iocb, into the context's in-flight table,
+//! where neither moves nor is touched until the request's last event is reaped; the
+//! [`Completion`] gives the buffer back, as the type it was given as
+//! ([`Buffers::downcast`]). File descriptors are only borrowed until submission: the kernel
+//! holds its own reference to the file from then on. Dropping a [`Context`] cancels its polls
+//! and reaps every request before it frees their buffers.
 //!
 //! # Reaping
 //!
@@ -55,6 +57,8 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+#[allow(unsafe_code)]
+mod buf;
 mod completion;
 mod context;
 #[allow(unsafe_code)]
@@ -64,10 +68,11 @@ mod op;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use buf::{AlignedBuf, Buffers, IoBuf, IoBufMut};
 pub use completion::{Completion, SubmitError, Token};
 pub use context::{Context, Stats, Version, DEVICE_PATH};
 pub use flags::{Features, PollEvents, RwFlags, SigMask};
-pub use op::{Buffers, Op, Opcode};
+pub use op::{Op, Opcode};
 /// The errno type of the crate (from `rustix`): `Errno::AGAIN`, `Errno::INTR`, and so on.
 pub use rustix::io::Errno;
 

@@ -4,7 +4,7 @@ mod common;
 
 use std::os::fd::AsFd;
 
-use aiopoll::{Buffers, Errno, Op, Opcode, RwFlags};
+use aiopoll::{Errno, Op, Opcode, RwFlags};
 use rustix::event::{eventfd, EventfdFlags};
 
 #[test]
@@ -22,7 +22,7 @@ fn write_then_read_back_a_tmpfs_file() {
         (t, Opcode::Write, Ok(8192))
     );
     // The buffer comes back, unchanged.
-    assert_eq!(c.into_buffers(), Buffers::Single(data.clone()));
+    assert_eq!(c.into_buffers().into_single(), Some(data.clone()));
     // The data really is in the file.
     assert_eq!(common::pread(&fd, 0, 9000), data);
 
@@ -74,7 +74,7 @@ fn writev_then_readv() {
         .unwrap();
     let c = common::wait_one(&mut ctx);
     assert_eq!((c.opcode(), c.result()), (Opcode::Writev, Ok(3101)));
-    assert_eq!(c.into_buffers(), Buffers::Vectored(parts));
+    assert_eq!(c.into_buffers().into_vectored(), Some(parts));
     assert_eq!(common::pread(&fd, 10, 4000), all);
 
     ctx.submit(Op::readv(fd.as_fd(), vec![vec![0; 1000], vec![0; 5000]]).with_offset(10))
