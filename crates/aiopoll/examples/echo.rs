@@ -143,16 +143,16 @@ struct Conn {
 /// The aiopoll event loop, until the `stop` eventfd is readable.
 fn serve_aiopoll(listener: TcpListener, stop: OwnedFd, max_conns: usize) -> Result<u64, Errno> {
     // One request per connection, the listener's multishot events, the stop poll.
-    let mut ctx = Context::new((max_conns * 2 + 64) as u32)?;
+    let ctx = Context::new((max_conns * 2 + 64) as u32)?;
     let mut conns: HashMap<u64, Conn> = HashMap::new();
     let mut next_id = 0u64;
     let mut errors = 0u64;
-    let arm_listener = |ctx: &mut Context| {
+    let arm_listener = |ctx: &Context| {
         ctx.submit(Op::poll_multishot(listener.as_fd(), PollEvents::IN).with_user_data(LISTENER))
             .map(|_| ())
             .map_err(|e| e.errno())
     };
-    arm_listener(&mut ctx)?;
+    arm_listener(&ctx)?;
     ctx.submit(Op::poll(stop.as_fd(), PollEvents::IN).with_user_data(STOP))?;
     'run: loop {
         for c in ctx.wait(1, None)? {
@@ -161,7 +161,7 @@ fn serve_aiopoll(listener: TcpListener, stop: OwnedFd, max_conns: usize) -> Resu
                 LISTENER => {
                     if !c.more() {
                         // Ended (EOVERFLOW when the ring was full): arm it again.
-                        arm_listener(&mut ctx)?;
+                        arm_listener(&ctx)?;
                     }
                     loop {
                         let Some(stream) = accept_one(&listener, &mut errors) else {

@@ -34,7 +34,7 @@ impl Token {
 /// use std::os::fd::AsFd;
 /// use aiopoll::{Context, Op};
 ///
-/// let mut ctx = Context::new(8)?;
+/// let ctx = Context::new(8)?;
 /// let file = std::fs::File::open("/etc/hostname")?;
 /// let token = ctx.submit(Op::read(file.as_fd(), vec![0; 64]).with_user_data(1))?;
 /// let c = ctx.wait(1, None)?.pop().unwrap();
@@ -131,8 +131,8 @@ impl Completion {
         self.more
     }
 
-    /// The buffers the request owned; none ([`Buffers::is_none`]) while [`more`](Completion::more)
-    /// is set and for requests without buffers.
+    /// The buffers the request owned; none ([`Buffers::is_none`]) while
+    /// [`more`](Completion::more) is set and for requests without buffers.
     pub fn buffers(&self) -> &Buffers {
         &self.buffers
     }

@@ -18,6 +18,12 @@
 //! holds its own reference to the file from then on. Dropping a [`Context`] cancels its polls
 //! and reaps every request before it frees their buffers.
 //!
+//! # Threads
+//!
+//! A [`Context`] is `Send + Sync` and every method takes `&self`: one thread can wait while
+//! others submit and cancel. Completions are consumed by one thread at a time (the ring has
+//! one consumer); see [`Context`]'s documentation for the contract.
+//!
 //! # Reaping
 //!
 //! [`Context::reap`] and [`Context::wait`] first consume the ring from the mapping, with no
@@ -30,7 +36,7 @@
 //! use std::os::fd::AsFd;
 //! use aiopoll::{Context, Op};
 //!
-//! let mut ctx = Context::new(32)?;
+//! let ctx = Context::new(32)?;
 //! let file = std::fs::OpenOptions::new()
 //!     .read(true).write(true).create(true).truncate(true)
 //!     .open("/tmp/aiopoll-example")?;

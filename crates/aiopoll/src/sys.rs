@@ -335,17 +335,27 @@ pub(crate) unsafe fn submit_wait(
 
 /// `AIOPOLL_IOC_CANCEL` of the request submitted with `iocb` (Ok(()) is never returned by the
 /// module: EINPROGRESS means found).
-pub(crate) fn cancel(fd: BorrowedFd<'_>, iocb: &Iocb) -> Result<(), Errno> {
+///
+/// # Safety
+///
+/// `iocb` must point to a live `Iocb` (the kernel reads its `aio_key` during the call).
+pub(crate) unsafe fn cancel(fd: BorrowedFd<'_>, iocb: *const Iocb) -> Result<(), Errno> {
     let mut c = CancelArg {
-        iocb: iocb as *const Iocb as u64,
+        iocb: iocb as u64,
         result: 0,
         reserved: 0,
     };
     // SAFETY: CANCEL reads `c` and the `aio_key` of `*iocb`, during the call only; `iocb` is
-    // a live shared reference.
+    // live (the caller's contract).
     unsafe { ioctl(fd, IOC_CANCEL, &mut c) }?;
     Ok(())
 }
+
+/// The right to move the ring's `head`: one per ring, made by [`Ring::map`]. Whoever holds it
+/// (`&mut`) is the ring's only consumer in user space; it must also keep
+/// `AIOPOLL_IOC_GETEVENTS`, which moves `head` in the kernel, from running meanwhile.
+#[derive(Debug)]
+pub(crate) struct HeadToken(());
 
 /// The mapped completion ring of a context: `struct aiopoll_ring`, then `nr` io_event slots.
 #[derive(Debug)]
@@ -356,15 +366,16 @@ pub(crate) struct Ring {
 }
 
 // SAFETY: the ring is plain shared memory, accessed only through atomics and volatile reads;
-// `Ring` has no thread affinity, and every method that moves `head` takes `&mut self`.
+// `Ring` has no thread affinity.
 unsafe impl Send for Ring {}
-// SAFETY: the `&self` methods only read the ring (atomics and volatile reads).
+// SAFETY: the methods read the ring (atomics and volatile reads); the one that moves `head`
+// needs the ring's only `HeadToken` by `&mut`, so two threads never move it at once.
 unsafe impl Sync for Ring {}
 
 impl Ring {
     /// Maps the ring of the context `fd` (`size` bytes, `nr` slots, from SETUP) and checks
-    /// its header.
-    pub(crate) fn map(fd: BorrowedFd<'_>, size: u64, nr: u32) -> Result<Ring, Errno> {
+    /// its header; the ring and the right to consume it.
+    pub(crate) fn map(fd: BorrowedFd<'_>, size: u64, nr: u32) -> Result<(Ring, HeadToken), Errno> {
         let size = usize::try_from(size).map_err(|_| Errno::NOMEM)?;
         if nr < 2 || size < RING_HEADER_LENGTH + nr as usize * size_of::<IoEvent>() {
             return Err(Errno::INVAL);
@@ -393,7 +404,7 @@ impl Ring {
         {
             return Err(Errno::PROTO);
         }
-        Ok(ring)
+        Ok((ring, HeadToken(())))
     }
 
     /// The `u32` of the header at byte `offset`.
@@ -422,8 +433,14 @@ impl Ring {
     }
 
     /// Consumes up to `max` events from the ring without a system call, as libaio does:
-    /// acquire-load `tail`, copy the events, release-store `head`.
-    pub(crate) fn reap(&mut self, max: usize, mut f: impl FnMut(IoEvent)) -> usize {
+    /// acquire-load `tail`, copy the events, release-store `head`. `_head` is this ring's
+    /// token: no other thread consumes meanwhile.
+    pub(crate) fn reap(
+        &self,
+        _head: &mut HeadToken,
+        max: usize,
+        mut f: impl FnMut(IoEvent),
+    ) -> usize {
         let nr = self.nr;
         let mut head = self.header(RING_HEAD).load(Ordering::Relaxed) % nr;
         // The acquire pairs with the kernel's write barrier between filling a slot and

@@ -12,20 +12,20 @@ use rustix::fs::{Mode, OFlags};
 #[test]
 fn each_buffer_type_comes_back_as_given() {
     require_device!();
-    let mut ctx = common::ctx(16);
+    let ctx = common::ctx(16);
     let (fd, _) = common::memfd_with(0);
     let data = common::pattern(4096, 5);
 
     // A boxed slice, written and read back.
     let boxed: Box<[u8]> = data.clone().into_boxed_slice();
     ctx.submit(Op::write(fd.as_fd(), boxed)).unwrap();
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!(c.result(), Ok(4096));
     let back = c.into_buffers().downcast::<Box<[u8]>>().unwrap();
     assert_eq!(&back[..], &data[..]);
     ctx.submit(Op::read(fd.as_fd(), vec![0u8; 4096].into_boxed_slice()))
         .unwrap();
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!(c.result(), Ok(4096));
     assert_eq!(
         &c.into_buffers().downcast::<Box<[u8]>>().unwrap()[..],
@@ -36,7 +36,7 @@ fn each_buffer_type_comes_back_as_given() {
     static GREETING: &[u8] = b"hello, aiopoll";
     ctx.submit(Op::write(fd.as_fd(), GREETING).with_offset(4096))
         .unwrap();
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!(c.result(), Ok(GREETING.len()));
     assert_eq!(c.buffers().downcast_ref::<&[u8]>(), Some(&GREETING));
     assert_eq!(common::pread(&fd, 4096, 100), GREETING);
@@ -44,7 +44,7 @@ fn each_buffer_type_comes_back_as_given() {
     // An aligned buffer on a tmpfs file (no O_DIRECT needed there), read into.
     ctx.submit(Op::read(fd.as_fd(), AlignedBuf::new(512, 512).unwrap()).with_offset(100))
         .unwrap();
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!(c.result(), Ok(512));
     let b = c.into_buffers();
     assert!(b.downcast_ref::<Vec<u8>>().is_none());
@@ -59,7 +59,7 @@ fn each_buffer_type_comes_back_as_given() {
     ];
     ctx.submit(Op::readv(fd.as_fd(), bufs).with_offset(7))
         .unwrap();
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!((c.opcode(), c.result()), (Opcode::Readv, Ok(30)));
     assert_eq!(
         c.buffers()
@@ -87,7 +87,7 @@ fn each_buffer_type_comes_back_as_given() {
 
     // Requests without buffers.
     ctx.submit(Op::noop()).unwrap();
-    assert!(common::wait_one(&mut ctx).into_buffers().is_none());
+    assert!(common::wait_one(&ctx).into_buffers().is_none());
     assert_eq!(ctx.in_flight(), 0);
 }
 
@@ -150,7 +150,7 @@ fn aligned_buffers_for_o_direct_and_polled_io() {
     let Some(dev) = nullb0() else {
         skip_test!("/dev/nullb0 is absent (null_blk with poll_queues=1)");
     };
-    let mut ctx = common::ctx(16);
+    let ctx = common::ctx(16);
     // Far from where the C selftests write.
     let off = 768 << 20;
     let data = common::pattern(8192, 9);
@@ -158,10 +158,10 @@ fn aligned_buffers_for_o_direct_and_polled_io() {
         Op::write(dev.as_fd(), AlignedBuf::from_slice(&data, 4096).unwrap()).with_offset(off),
     )
     .unwrap();
-    assert_eq!(common::wait_one(&mut ctx).result(), Ok(8192));
+    assert_eq!(common::wait_one(&ctx).result(), Ok(8192));
     ctx.submit(Op::read(dev.as_fd(), AlignedBuf::new(8192, 4096).unwrap()).with_offset(off))
         .unwrap();
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!(c.result(), Ok(8192));
     assert_eq!(
         &c.into_buffers().downcast::<AlignedBuf>().unwrap()[..],
@@ -177,7 +177,7 @@ fn aligned_buffers_for_o_direct_and_polled_io() {
     );
     match c {
         Err(e) => assert_eq!(e.errno(), Errno::INVAL),
-        Ok(_) => assert_eq!(common::wait_one(&mut ctx).result(), Err(Errno::INVAL)),
+        Ok(_) => assert_eq!(common::wait_one(&ctx).result(), Err(Errno::INVAL)),
     }
 
     // Polled I/O: completes when the wait polls the device (GETEVENTS).

@@ -69,7 +69,7 @@ pub fn ctx(nr_events: u32) -> Context {
 }
 
 /// Exactly one completion, waiting up to 5 s.
-pub fn wait_one(ctx: &mut Context) -> Completion {
+pub fn wait_one(ctx: &Context) -> Completion {
     let mut v = ctx
         .wait(1, Some(Duration::from_secs(5)))
         .expect("wait for one completion");
@@ -78,7 +78,7 @@ pub fn wait_one(ctx: &mut Context) -> Completion {
 }
 
 /// Waits until `n` completions in total have come (up to 5 s).
-pub fn wait_n(ctx: &mut Context, n: usize) -> Vec<Completion> {
+pub fn wait_n(ctx: &Context, n: usize) -> Vec<Completion> {
     let mut out = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while out.len() < n {
