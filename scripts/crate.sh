@@ -84,14 +84,18 @@ write_runner() {
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Runs the aiopoll crate's tests and examples in the guest (made by scripts/crate.sh build).
-# Prints one TAP line per test, "ok N - crate: <binary>::<test>" or "not ok N - ...";
-# exits non-zero if any failed. AIOPOLL_CRATE_TESTS='context io' runs only those binaries.
+# Prints one TAP line per test, "ok N - crate: <binary>::<test>", "not ok N - ..." or, for
+# a test that said "skipped <binary>::<test>: <why>" on stderr (tests/common), "ok N - ...
+# # SKIP <why>"; exits non-zero if any failed. AIOPOLL_CRATE_TESTS='context io' runs only
+# those binaries. A missing /dev/aiopoll fails the tests (AIOPOLL_REQUIRE_DEVICE=1) unless
+# AIOPOLL_REQUIRE_DEVICE=0 is set.
 cd "$(dirname "$0")" || exit 1
-export AIOPOLL_REQUIRE_DEVICE=1
+export AIOPOLL_REQUIRE_DEVICE=${AIOPOLL_REQUIRE_DEVICE:-1}
 tmp=${TMPDIR:-/tmp}/aiopoll-crate.$$
 mkdir -p "$tmp" || exit 1
 n=0
 failed=0
+skipped=0
 
 tap() { # tap ok|fail DESCRIPTION
 	n=$((n + 1))
@@ -119,27 +123,37 @@ for b in $bins; do
 	limited 300 "./tests/$b" --test-threads=1 >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	# "test NAME ... ok|FAILED|ignored"; a line left without a verdict crashed the binary.
-	awk '
+	# An "ok" test that said "skipped <binary>::NAME: <why>" on stderr was skipped.
+	awk -v bin="$b" '
+	FILENAME == ARGV[1] {
+		if ($0 ~ /^skipped [^ ]+: /) {
+			name = substr($2, 1, length($2) - 1)
+			if (index(name, bin "::") == 1) name = substr(name, length(bin) + 3)
+			why[name] = substr($0, length($1) + length($2) + 3)
+		}
+		next
+	}
 	/^test .* \.\.\. / {
 		line = $0
 		sub(/^test /, "", line)
 		i = index(line, " ... ")
 		name = substr(line, 1, i - 1)
 		verdict = substr(line, i + 5)
-		if (verdict == "ok") print "ok " name
+		if (verdict == "ok" && (name in why)) print "skip " name " " why[name]
+		else if (verdict == "ok") print "ok " name
 		else if (verdict ~ /^ignored/) print "skip " name
 		else if (verdict == "FAILED") print "fail " name
 		else print "fail " name " (no verdict: the binary crashed?)"
 		next
 	}
 	/^test .* \.\.\.$/ { sub(/^test /, ""); sub(/ \.\.\.$/, ""); print "fail " $0 " (no verdict: the binary crashed?)" }
-	' "$tmp/out" >"$tmp/verdicts"
+	' "$tmp/err" "$tmp/out" >"$tmp/verdicts"
 	bad=0
-	while read -r verdict name; do
+	while read -r verdict name why; do
 		case $verdict in
 		ok) tap ok "$b::$name" ;;
-		skip) n=$((n + 1)); echo "ok $n - crate: $b::$name # SKIP" ;;
-		*) tap fail "$b::$name"; bad=1 ;;
+		skip) n=$((n + 1)); skipped=$((skipped + 1)); echo "ok $n - crate: $b::$name # SKIP $why" ;;
+		*) tap fail "$b::$name${why:+ $why}"; bad=1 ;;
 		esac
 	done <"$tmp/verdicts"
 	if [ $rc -ne 0 ] && [ $bad -eq 0 ]; then
@@ -175,7 +189,7 @@ if [ -z "${AIOPOLL_CRATE_TESTS:-}" ]; then
 	done
 fi
 rm -rf "$tmp"
-echo "# crate: $n tests, $failed failed"
+echo "# crate: $n tests, $failed failed, $skipped skipped"
 [ $failed -eq 0 ] && [ $n -gt 0 ]
 RUNNER
 	chmod +x "$1"
