@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # The Rust user-space crate, crates/aiopoll, built with the host's cargo.
 #
-#   scripts/crate.sh build OUTDIR   static test binaries and examples into OUTDIR, plus the
-#                                   guest runner OUTDIR/run-crate-tests.sh (TAP output)
-#   scripts/crate.sh lint           cargo fmt --check, cargo clippy -D warnings
+#   scripts/crate.sh build OUTDIR   static test binaries and examples (feature tokio on) into
+#                                   OUTDIR, plus the guest runner OUTDIR/run-crate-tests.sh (TAP)
+#   scripts/crate.sh lint           cargo fmt --check, cargo clippy -D warnings (with and
+#                                   without the tokio feature)
 #   scripts/crate.sh doc            doctests on the host, then cargo doc
 #
 # Run the tests in the guest:
@@ -15,6 +16,8 @@ set -euo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CRATE=$TOP/crates/aiopoll
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$TOP/build/cargo}
+# The examples the guest runs.
+EXAMPLES="echo echo_async copy"
 
 die() {
 	echo "crate.sh: $*" >&2
@@ -22,7 +25,7 @@ die() {
 }
 
 usage() {
-	sed -n '3,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '3,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -51,9 +54,10 @@ cmd_build() {
 	export RUSTFLAGS="-C target-feature=+crt-static"
 	json=$(mktemp)
 	trap 'rm -f "$json"' RETURN
-	(cd "$CRATE" && "$CARGO" test --release --locked --target "$host" --no-run \
-		--message-format=json-render-diagnostics) >"$json"
-	(cd "$CRATE" && "$CARGO" build --release --locked --target "$host" --examples)
+	(cd "$CRATE" && "$CARGO" test --release --locked --target "$host" --features tokio \
+		--no-run --message-format=json-render-diagnostics) >"$json"
+	(cd "$CRATE" && "$CARGO" build --release --locked --target "$host" --features tokio \
+		--examples)
 	rm -f "$out"/tests/*
 	local exe name count=0
 	# One line per compiler artifact; the test executables are the ones with "test":true.
@@ -66,16 +70,16 @@ cmd_build() {
 		sed 's/^"executable":"//; s/"$//')
 	[ "$count" -gt 0 ] || die "no test executable found in cargo's output"
 	local ex
-	for ex in echo copy; do
+	for ex in $EXAMPLES; do
 		cp "$CARGO_TARGET_DIR/$host/release/examples/$ex" "$out/$ex"
 	done
-	for exe in "$out"/tests/* "$out/echo" "$out/copy"; do
+	for exe in "$out"/tests/* $(printf "$out/%s " $EXAMPLES); do
 		if readelf -l "$exe" 2>/dev/null | grep -q 'Requesting program interpreter'; then
 			die "$exe is not static"
 		fi
 	done
 	write_runner "$out/run-crate-tests.sh"
-	echo "crate.sh: $count test binaries, echo and copy in $out"
+	echo "crate.sh: $count test binaries and the examples ($EXAMPLES) in $out"
 }
 
 # The guest runner: busybox sh and awk only. libtest's lines become TAP lines.
@@ -177,13 +181,18 @@ if [ -z "${AIOPOLL_CRATE_TESTS:-}" ]; then
 		tap fail "example copy"
 	fi
 	sed 's/^/# /' "$tmp/out"
-	# echo: the aiopoll loop, then the same on epoll; every byte checked by the clients.
-	for mode in "" "--epoll"; do
-		if limited 300 ./echo $mode --clients 16 --messages 10 >"$tmp/out" 2>&1 &&
+	# echo: the aiopoll loop, then the same on epoll, then the async server on tokio's
+	# current-thread and multi-thread runtimes; every byte checked by the clients.
+	for run in "echo --aiopoll" "echo --epoll" "echo_async --workers 0" "echo_async --workers 2"; do
+		set -- $run
+		prog=$1
+		shift
+		[ "$1" = --aiopoll ] && shift # echo's default
+		if limited 300 "./$prog" "$@" --clients 16 --messages 10 >"$tmp/out" 2>&1 &&
 			grep -q 'served 160 requests, 0 errors' "$tmp/out"; then
-			tap ok "example echo ${mode:---aiopoll}"
+			tap ok "example $run"
 		else
-			tap fail "example echo ${mode:---aiopoll}"
+			tap fail "example $run"
 		fi
 		sed 's/^/# /' "$tmp/out"
 	done
@@ -199,12 +208,13 @@ cmd_lint() {
 	cd "$CRATE"
 	"$CARGO" fmt --check
 	"$CARGO" clippy --locked --all-targets -- -D warnings
+	"$CARGO" clippy --locked --all-targets --features tokio -- -D warnings
 }
 
 cmd_doc() {
 	cd "$CRATE"
-	"$CARGO" test --locked --doc
-	RUSTDOCFLAGS="-D warnings" "$CARGO" doc --locked --no-deps
+	"$CARGO" test --locked --doc --features tokio
+	RUSTDOCFLAGS="-D warnings" "$CARGO" doc --locked --no-deps --features tokio
 	echo "crate.sh: documentation in $CARGO_TARGET_DIR/doc/aiopoll/index.html"
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rustix::io::Errno;
 
 use crate::completion::{Completion, SubmitError, Token};
-use crate::engine::Engine;
+use crate::engine::{ConsumerGuard, Engine};
 use crate::flags::{Features, SigMask};
 use crate::op::Op;
 use crate::sys::KernelTimespec;
@@ -250,7 +250,23 @@ impl Context {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn submit<'fd>(&self, op: Op<'fd>) -> Result<Token, SubmitError<'fd>> {
-        let mut s = self.engine.submit(vec![op.parts]);
+        self.submit_as(self.reserve_token(), op)
+    }
+
+    /// A token no request of this context has had, for [`submit_as`](Context::submit_as).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn reserve_token(&self) -> Token {
+        Token(self.engine.reserve_ids(1))
+    }
+
+    /// [`submit`](Context::submit) with the token `token` from
+    /// [`reserve_token`](Context::reserve_token), known before the request can complete.
+    pub(crate) fn submit_as<'fd>(
+        &self,
+        token: Token,
+        op: Op<'fd>,
+    ) -> Result<Token, SubmitError<'fd>> {
+        let mut s = self.engine.submit_reserved(token.0, vec![op.parts]);
         match (s.ids.pop(), s.rest.pop()) {
             (Some(id), _) => Ok(Token(id)),
             (None, Some(parts)) => Err(SubmitError {
@@ -370,8 +386,19 @@ impl Context {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn reap(&self) -> Vec<Completion> {
+        self.reap_with(self.engine.try_consumer())
+    }
+
+    /// As [`reap`](Context::reap), but waiting for another thread that is consuming (briefly:
+    /// the async driver's threads only ever reap).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn reap_waiting(&self) -> Vec<Completion> {
+        self.reap_with(self.engine.consumer_until(None))
+    }
+
+    fn reap_with(&self, consumer: Option<ConsumerGuard<'_>>) -> Vec<Completion> {
         let mut events = Vec::new();
-        if let Some(mut consumer) = self.engine.try_consumer() {
+        if let Some(mut consumer) = consumer {
             self.engine.reap(&mut consumer, usize::MAX, &mut events);
         }
         events.into_iter().map(Completion::from_event).collect()

@@ -317,6 +317,12 @@ impl Engine {
         self.submit_inner(first, batch, None).0
     }
 
+    /// As [`submit`](Engine::submit), with ids `first..` reserved by
+    /// [`reserve_ids`](Engine::reserve_ids).
+    pub(crate) fn submit_reserved(&self, first: u64, batch: Vec<OpParts>) -> Submitted {
+        self.submit_inner(first, batch, None).0
+    }
+
     /// Submits `batch` as [`submit`](Engine::submit), then waits for `min_nr` events as
     /// [`getevents`](Engine::getevents), in one `AIOPOLL_IOC_SUBMIT_WAIT` (two calls on a
     /// module older than ABI 1.6). The wait's result is `Ok(0)` when nothing was submitted.

@@ -73,6 +73,9 @@ mod flags;
 mod op;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(feature = "tokio")]
+#[allow(unsafe_code)]
+pub mod tokio;
 
 pub use buf::{AlignedBuf, Buffers, IoBuf, IoBufMut};
 pub use completion::{Completion, SubmitError, Token};

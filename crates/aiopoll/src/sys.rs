@@ -1,7 +1,7 @@
 //! The ABI of `/dev/aiopoll` (`uapi/linux/aiopoll.h`, `<linux/aio_abi.h>`) and every raw
 //! system call of the crate: the ioctls, the ring mapping, and the two libc calls (fork
 //! generation, signal mask). This module, `buf` and `engine` are the only ones with `unsafe`
-//! code.
+//! code (besides the registration of the fd with tokio's reactor in `tokio`).
 
 use std::ffi::c_void;
 use std::mem::size_of;
