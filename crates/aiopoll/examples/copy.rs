@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Copies a file with several aiopoll reads and writes in flight, then fsyncs the copy.
 //!
 //! ```text

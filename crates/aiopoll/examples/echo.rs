@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! A TCP echo server on loopback, driven by aiopoll, with a built-in load generator.
 //!
 //! The server loop waits for readiness with aiopoll polls (a multishot poll on the listening

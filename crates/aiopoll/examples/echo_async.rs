@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The TCP echo server of `echo.rs`, async: tokio tasks over an aiopoll
 //! [`AsyncContext`](aiopoll::tokio::AsyncContext) (build with `--features tokio`).
 //!

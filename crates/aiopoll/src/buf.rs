@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Owned buffers: the [`IoBuf`] and [`IoBufMut`] traits, their implementations, and
 //! [`AlignedBuf`], the buffer for `O_DIRECT` and polled I/O.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Completions: what a context gives back for each event of a request.
 
 use std::fmt;

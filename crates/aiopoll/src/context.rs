@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The context: submission, reaping, cancellation.
 
 use std::fmt;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The in-flight table: requests whose iocb, iovec array and buffers the kernel may access
 //! until their final event is reaped. This module, `buf` and `sys` are the only ones with
 //! `unsafe` code: the one invariant the rest of the crate relies on lives here.

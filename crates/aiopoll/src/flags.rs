@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Bit sets of the API: poll events, `RWF_*` flags and feature bits (`bitflags` types), and
 //! signal masks.
 

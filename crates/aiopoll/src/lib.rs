@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Safe user-space API of aiopoll contexts: asynchronous I/O and
 //! readiness polling through `/dev/aiopoll`, with the completion ring reaped from user space.
 //!

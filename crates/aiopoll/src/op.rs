@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Submission builders: [`Op`] and its flag types.
 
 use std::fmt;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The ABI of `/dev/aiopoll` (`uapi/linux/aiopoll.h`, `<linux/aio_abi.h>`) and every raw
 //! system call of the crate: the ioctls, the ring mapping, and the two libc calls (fork
 //! generation, signal mask). This module, `buf` and `engine` are the only ones with `unsafe`

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Async integration with tokio (the `tokio` feature): [`AsyncContext`], a context whose
 //! completions are awaited.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Owned buffer types: `Vec<u8>`, `Box<[u8]>`, `&'static [u8]`, `AlignedBuf`, given back as
 //! given; aligned buffers for O_DIRECT and polled I/O on a block device.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The context: setup, version, ring reaping, waits, submission limits, errors.
 
 mod common;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Dropping a context with requests in flight, and contexts across fork().
 
 mod common;

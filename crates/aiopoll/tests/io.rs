@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Reads, writes, vectored I/O, syncs and request options on tmpfs files, pipes and sockets.
 
 mod common;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! IOCB_CMD_POLL: one-shot and multishot on pipes, eventfds and socket pairs; cancellation.
 
 mod common;

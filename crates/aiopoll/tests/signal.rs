@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The wait with a signal mask (`io_pgetevents(2)` semantics) and EINTR. A binary of its own:
 //! signal handlers are process-wide.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! One context shared by threads: submitting from several while others wait, reap and
 //! cancel (`&self` everywhere); every completion reaped exactly once, with its buffer.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The tokio driver (`--features tokio`): awaited reads, writes and polls with their buffers
 //! back, multishot streams, dropped futures, completions of directly submitted requests,
 //! many tasks on a multi-thread runtime.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! What the echo examples (`echo`, `echo_async`) share: the load generator (client threads
 //! that check every echoed byte) and the server's accept step.
 
