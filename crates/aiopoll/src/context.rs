@@ -348,10 +348,8 @@ impl Context {
     ) -> Result<(Vec<Token>, Vec<Completion>), Errno> {
         let parts = ops.drain(..).map(|op| op.parts).collect();
         let mut events = Vec::new();
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let (s, waited) = match self.engine.consumer_until(deadline) {
-            Some(mut consumer) => {
-                let left = deadline.map(|d| timespec(d.saturating_duration_since(Instant::now())));
+        let (s, waited) = match self.consumer_within(timeout) {
+            Some((mut consumer, left)) => {
                 self.engine
                     .submit_and_wait(&mut consumer, parts, (min_nr, left, None), &mut events)
             }
@@ -485,15 +483,12 @@ impl Context {
         if min_nr == 0 {
             return Ok(self.reap());
         }
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut events = Vec::new();
-        // Another thread may be reaping or waiting: wait for it, as long as `timeout` allows.
-        let Some(mut consumer) = self.engine.consumer_until(deadline) else {
+        let Some((mut consumer, left)) = self.consumer_within(timeout) else {
             return Ok(Vec::new());
         };
         let got = self.engine.reap(&mut consumer, usize::MAX, &mut events);
         if got < min_nr {
-            let left = deadline.map(|d| timespec(d.saturating_duration_since(Instant::now())));
             let r = self
                 .engine
                 .getevents(&mut consumer, min_nr - got, left, sigmask, &mut events);
@@ -505,6 +500,26 @@ impl Context {
         }
         drop(consumer);
         Ok(events.into_iter().map(Completion::from_event).collect())
+    }
+
+    /// The consumer, waiting for another thread that holds it as long as `timeout` allows,
+    /// and the timeout left for the kernel: `timeout` itself when the consumer was free (the
+    /// kernel gets exactly what the caller asked for), what remains of it after waiting
+    /// otherwise. `None` when the timeout passed first.
+    fn consumer_within(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Option<(ConsumerGuard<'_>, Option<KernelTimespec>)> {
+        if let Some(consumer) = self.engine.try_consumer() {
+            return Some((consumer, timeout.map(timespec)));
+        }
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let consumer = self.engine.consumer_until(deadline)?;
+        let left = match deadline {
+            Some(d) => Some(timespec(d.saturating_duration_since(Instant::now()))),
+            None => timeout.map(timespec),
+        };
+        Some((consumer, left))
     }
 
     /// Cancels the request of `token` (`AIOPOLL_IOC_CANCEL`). Only polls can be cancelled,
