@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Copies a file with several aiopoll reads and writes in flight, then fsyncs the copy.
 //!
 //! ```text
@@ -64,7 +65,7 @@ fn copy(a: &Args) -> Result<u64, String> {
         .open(&a.dst)
         .map_err(|e| format!("{}: {e}", a.dst))?;
     let size = src.metadata().map_err(|e| format!("{}: {e}", a.src))?.len();
-    let mut ctx = Context::new(a.depth as u32 + 1).map_err(|e| format!("aiopoll: {e}"))?;
+    let ctx = Context::new(a.depth as u32 + 1).map_err(|e| format!("aiopoll: {e}"))?;
     let depth = a.depth.min(ctx.capacity());
 
     // Byte ranges still to read, and buffers to reuse.

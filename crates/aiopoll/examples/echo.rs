@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! A TCP echo server on loopback, driven by aiopoll, with a built-in load generator.
 //!
 //! The server loop waits for readiness with aiopoll polls (a multishot poll on the listening
@@ -13,16 +14,18 @@
 //!
 //! The exit status is 0 when every message came back intact.
 
+mod echo_clients;
+
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aiopoll::{Context, Errno, Op, Opcode, PollEvents};
+use echo_clients::{accept_one, listen, number, run_clients, Counters};
 use rustix::event::{epoll, eventfd, EventfdFlags};
 
 const BUF_SIZE: usize = 4096;
@@ -49,16 +52,11 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
-        let mut num = |name: &str| -> Result<usize, String> {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .ok_or(format!("{name} needs a number"))
-        };
         match arg.as_str() {
             "--epoll" => a.modes = vec![Mode::Epoll],
             "--both" => a.modes = vec![Mode::Aiopoll, Mode::Epoll],
-            "--clients" => a.clients = num("--clients")?,
-            "--messages" => a.messages = num("--messages")?,
+            "--clients" => a.clients = number(&mut it, "--clients")?,
+            "--messages" => a.messages = number(&mut it, "--messages")?,
             "-h" | "--help" => {
                 return Err("usage: echo [--epoll | --both] [--clients N] [--messages M]".into())
             }
@@ -68,71 +66,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// Counters shared by the server and the clients.
-#[derive(Default)]
-struct Counters {
-    served: AtomicU64,
-    errors: AtomicU64,
-}
-
-/// The message `m` of client `c`: a length from 1 to 1500 bytes, and bytes that depend on
-/// both, so that a crossed or shifted echo is caught.
-fn message(c: usize, m: usize) -> Vec<u8> {
-    let len = 1 + (c * 131 + m * 977) % 1500;
-    (0..len)
-        .map(|i| (i as u64 * 31 + c as u64 * 7 + m as u64 * 13) as u8)
-        .collect()
-}
-
-/// One client: sends `messages` messages, reads each echo back and compares it.
-fn client(addr: SocketAddr, c: usize, messages: usize, counters: &Counters) {
-    let run = || -> std::io::Result<()> {
-        let mut s = TcpStream::connect(addr)?;
-        s.set_nodelay(true)?;
-        s.set_read_timeout(Some(Duration::from_secs(60)))?;
-        let mut back = vec![0; 1500];
-        for m in 0..messages {
-            let msg = message(c, m);
-            s.write_all(&msg)?;
-            s.read_exact(&mut back[..msg.len()])?;
-            if back[..msg.len()] == msg[..] {
-                counters.served.fetch_add(1, Ordering::Relaxed);
-            } else {
-                counters.errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        Ok(())
-    };
-    if let Err(e) = run() {
-        eprintln!("client {c}: {e}");
-        counters.errors.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// A connection: its socket and, while a write waits for room, the bytes left to write.
-/// Accepts one connection, non-blocking and without Nagle's delay; None when none is waiting
-/// (or accept failed, counted in `errors`).
-fn accept_one(listener: &TcpListener, errors: &mut u64) -> Option<TcpStream> {
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if stream.set_nonblocking(true).is_err() {
-                    *errors += 1;
-                    continue;
-                }
-                let _ = stream.set_nodelay(true);
-                return Some(stream);
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return None,
-            Err(e) => {
-                eprintln!("accept: {e}");
-                *errors += 1;
-                return None;
-            }
-        }
-    }
-}
-
 struct Conn {
     stream: TcpStream,
     pending: Option<Vec<u8>>,
@@ -143,16 +77,16 @@ struct Conn {
 /// The aiopoll event loop, until the `stop` eventfd is readable.
 fn serve_aiopoll(listener: TcpListener, stop: OwnedFd, max_conns: usize) -> Result<u64, Errno> {
     // One request per connection, the listener's multishot events, the stop poll.
-    let mut ctx = Context::new((max_conns * 2 + 64) as u32)?;
+    let ctx = Context::new((max_conns * 2 + 64) as u32)?;
     let mut conns: HashMap<u64, Conn> = HashMap::new();
     let mut next_id = 0u64;
     let mut errors = 0u64;
-    let arm_listener = |ctx: &mut Context| {
+    let arm_listener = |ctx: &Context| {
         ctx.submit(Op::poll_multishot(listener.as_fd(), PollEvents::IN).with_user_data(LISTENER))
             .map(|_| ())
             .map_err(|e| e.errno())
     };
-    arm_listener(&mut ctx)?;
+    arm_listener(&ctx)?;
     ctx.submit(Op::poll(stop.as_fd(), PollEvents::IN).with_user_data(STOP))?;
     'run: loop {
         for c in ctx.wait(1, None)? {
@@ -161,7 +95,7 @@ fn serve_aiopoll(listener: TcpListener, stop: OwnedFd, max_conns: usize) -> Resu
                 LISTENER => {
                     if !c.more() {
                         // Ended (EOVERFLOW when the ring was full): arm it again.
-                        arm_listener(&mut ctx)?;
+                        arm_listener(&ctx)?;
                     }
                     loop {
                         let Some(stream) = accept_one(&listener, &mut errors) else {
@@ -365,11 +299,7 @@ fn serve_epoll(listener: TcpListener, stop: OwnedFd) -> Result<u64, Errno> {
 
 /// Runs the server in `mode` and the clients; the (served, errors, elapsed) of the run.
 fn run(mode: Mode, clients: usize, messages: usize) -> Result<(u64, u64, Duration), String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("listener: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (listener, addr) = listen()?;
     let stop = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
         .map_err(|e| format!("eventfd: {e}"))?;
     let stop_server = stop.try_clone().map_err(|e| e.to_string())?;
@@ -379,17 +309,7 @@ fn run(mode: Mode, clients: usize, messages: usize) -> Result<(u64, u64, Duratio
         Mode::Aiopoll => serve_aiopoll(listener, stop_server, clients),
         Mode::Epoll => serve_epoll(listener, stop_server),
     });
-    let handles: Vec<_> = (0..clients)
-        .map(|c| {
-            let counters = counters.clone();
-            std::thread::spawn(move || client(addr, c, messages, &counters))
-        })
-        .collect();
-    for h in handles {
-        if h.join().is_err() {
-            counters.errors.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+    run_clients(addr, clients, messages, &counters);
     rustix::io::write(&stop, &1u64.to_ne_bytes()).map_err(|e| format!("stop: {e}"))?;
     let server_errors = match server.join() {
         Ok(Ok(n)) => n,

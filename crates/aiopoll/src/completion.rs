@@ -1,12 +1,14 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Completions: what a context gives back for each event of a request.
 
 use std::fmt;
 
 use rustix::io::Errno;
 
+use crate::buf::Buffers;
 use crate::engine::Event;
 use crate::flags::PollEvents;
-use crate::op::{Buffers, Op, Opcode};
+use crate::op::{Op, Opcode};
 
 /// Identifies a submitted request, for [`Context::cancel`](crate::Context::cancel) and to
 /// match completions ([`Completion::token`]). Tokens are unique within a context, never
@@ -33,7 +35,7 @@ impl Token {
 /// use std::os::fd::AsFd;
 /// use aiopoll::{Context, Op};
 ///
-/// let mut ctx = Context::new(8)?;
+/// let ctx = Context::new(8)?;
 /// let file = std::fs::File::open("/etc/hostname")?;
 /// let token = ctx.submit(Op::read(file.as_fd(), vec![0; 64]).with_user_data(1))?;
 /// let c = ctx.wait(1, None)?.pop().unwrap();
@@ -110,7 +112,8 @@ impl Completion {
     ///
     /// As [`result`](Completion::result).
     pub fn poll_events(&self) -> Result<PollEvents, Errno> {
-        self.result().map(|r| PollEvents::from_bits(r as u16))
+        self.result()
+            .map(|r| PollEvents::from_bits_retain(r as u16))
     }
 
     /// The raw `res` of the `io_event`.
@@ -129,8 +132,8 @@ impl Completion {
         self.more
     }
 
-    /// The buffers the request owned; [`Buffers::None`] while [`more`](Completion::more)
-    /// is set and for requests without buffers.
+    /// The buffers the request owned; none ([`Buffers::is_none`]) while
+    /// [`more`](Completion::more) is set and for requests without buffers.
     pub fn buffers(&self) -> &Buffers {
         &self.buffers
     }

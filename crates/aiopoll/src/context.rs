@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The context: submission, reaping, cancellation.
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 
 use crate::completion::{Completion, SubmitError, Token};
-use crate::engine::Engine;
+use crate::engine::{ConsumerGuard, Engine};
 use crate::flags::{Features, SigMask};
 use crate::op::Op;
 use crate::sys::KernelTimespec;
@@ -37,6 +38,9 @@ pub struct Stats {
     pub getevents_calls: u64,
     /// `AIOPOLL_IOC_SUBMIT` calls.
     pub submit_calls: u64,
+    /// Events that matched no request in flight (dropped; 0 unless something else consumed
+    /// from the context's ring).
+    pub stray_events: u64,
 }
 
 /// An aiopoll context: one open of `/dev/aiopoll`, set up, with its completion ring mapped.
@@ -45,8 +49,29 @@ pub struct Stats {
 /// [`submit_batch`](Context::submit_batch), which move their buffers into the context;
 /// [`reap`](Context::reap), [`wait`](Context::wait) and
 /// [`wait_with_sigmask`](Context::wait_with_sigmask) return [`Completion`]s, which give the
-/// buffers back. Every method that submits or reaps takes `&mut self`, so reaping from the
-/// ring and the `GETEVENTS` ioctl never run at once from two threads of one context.
+/// buffers back.
+///
+/// # Threads
+///
+/// A context is `Send` and `Sync`, and every method takes `&self`: share it (`Arc`,
+/// `std::thread::scope`) and submit from any number of threads while one of them waits.
+///
+/// - Submitting ([`submit`](Context::submit), [`submit_batch`](Context::submit_batch)),
+///   [`cancel`](Context::cancel) and the queries lock the table of requests in flight
+///   briefly, never across a wait: a thread blocked in [`wait`](Context::wait) does not
+///   delay them.
+/// - Consuming completions is one thread's at a time, because the ring's `head` has one
+///   writer: [`reap`](Context::reap) (user space) and `GETEVENTS` (the kernel) must not
+///   move it at once. [`wait`](Context::wait), [`wait_with_sigmask`](Context::wait_with_sigmask)
+///   and [`submit_and_wait`](Context::submit_and_wait) take that role, waiting for it as long
+///   as their timeout allows (a thread blocked in `wait` keeps it until it returns: a second
+///   waiter queues behind it and is not interrupted by signals while it queues);
+///   [`reap`](Context::reap) never waits for it and returns nothing while another thread has
+///   it.
+/// - Each completion goes to exactly one caller: whichever thread consumed it. A request
+///   submitted by one thread may complete in another thread's `wait`; match completions by
+///   [`Token`] or [`user_data`](Op::with_user_data). The completions of one request (a
+///   multishot poll) are returned in order.
 ///
 /// The context fd ([`as_fd`](AsFd::as_fd)) is pollable: `poll(2)`/`epoll(7)` report it
 /// readable while the ring holds events not yet consumed.
@@ -70,7 +95,7 @@ pub struct Stats {
 /// use std::os::fd::AsFd;
 /// use aiopoll::{Context, Op, PollEvents};
 ///
-/// let mut ctx = Context::new(64)?;
+/// let ctx = Context::new(64)?;
 /// let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
 /// let token = ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN).with_user_data(42))?;
 /// std::io::Write::write_all(&mut &tx, b"hello")?;
@@ -155,7 +180,7 @@ impl Context {
         Ok(Version {
             major,
             minor,
-            features: Features::from_bits(features),
+            features: Features::from_bits_retain(features),
         })
     }
 
@@ -188,12 +213,13 @@ impl Context {
 
     /// Counters of this context.
     pub fn stats(&self) -> Stats {
-        let c = self.engine.counters;
+        let c = self.engine.counters();
         Stats {
             ring_events: c.ring_events,
             ioctl_events: c.ioctl_events,
             getevents_calls: c.getevents_calls,
             submit_calls: c.submit_calls,
+            stray_events: c.stray_events,
         }
     }
 
@@ -216,7 +242,7 @@ impl Context {
     /// ```no_run
     /// use aiopoll::{Context, Errno, Op};
     ///
-    /// let mut ctx = Context::new(1)?;
+    /// let ctx = Context::new(1)?;
     /// for _ in 0..ctx.capacity() {
     ///     ctx.submit(Op::noop())?;
     /// }
@@ -224,8 +250,24 @@ impl Context {
     /// assert_eq!(err.errno(), Errno::AGAIN);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn submit<'fd>(&mut self, op: Op<'fd>) -> Result<Token, SubmitError<'fd>> {
-        let mut s = self.engine.submit(vec![op.parts]);
+    pub fn submit<'fd>(&self, op: Op<'fd>) -> Result<Token, SubmitError<'fd>> {
+        self.submit_as(self.reserve_token(), op)
+    }
+
+    /// A token no request of this context has had, for [`submit_as`](Context::submit_as).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn reserve_token(&self) -> Token {
+        Token(self.engine.reserve_ids(1))
+    }
+
+    /// [`submit`](Context::submit) with the token `token` from
+    /// [`reserve_token`](Context::reserve_token), known before the request can complete.
+    pub(crate) fn submit_as<'fd>(
+        &self,
+        token: Token,
+        op: Op<'fd>,
+    ) -> Result<Token, SubmitError<'fd>> {
+        let mut s = self.engine.submit_reserved(token.0, vec![op.parts]);
         match (s.ids.pop(), s.rest.pop()) {
             (Some(id), _) => Ok(Token(id)),
             (None, Some(parts)) => Err(SubmitError {
@@ -251,14 +293,14 @@ impl Context {
     /// ```no_run
     /// use aiopoll::{Context, Op};
     ///
-    /// let mut ctx = Context::new(1)?;
+    /// let ctx = Context::new(1)?;
     /// let mut ops: Vec<Op> = (0..ctx.capacity() + 3).map(|_| Op::noop()).collect();
     /// let tokens = ctx.submit_batch(&mut ops)?;
     /// assert_eq!(tokens.len(), ctx.capacity());
     /// assert_eq!(ops.len(), 3);
     /// # Ok::<(), aiopoll::Errno>(())
     /// ```
-    pub fn submit_batch(&mut self, ops: &mut Vec<Op<'_>>) -> Result<Vec<Token>, Errno> {
+    pub fn submit_batch(&self, ops: &mut Vec<Op<'_>>) -> Result<Vec<Token>, Errno> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
@@ -292,23 +334,28 @@ impl Context {
     /// ```no_run
     /// use aiopoll::{Context, Op};
     ///
-    /// let mut ctx = Context::new(8)?;
+    /// let ctx = Context::new(8)?;
     /// let mut ops = vec![Op::noop(), Op::noop()];
     /// let (tokens, done) = ctx.submit_and_wait(&mut ops, 2, None)?;
     /// assert_eq!((tokens.len(), done.len()), (2, 2));
     /// # Ok::<(), aiopoll::Errno>(())
     /// ```
     pub fn submit_and_wait(
-        &mut self,
+        &self,
         ops: &mut Vec<Op<'_>>,
         min_nr: usize,
         timeout: Option<Duration>,
     ) -> Result<(Vec<Token>, Vec<Completion>), Errno> {
         let parts = ops.drain(..).map(|op| op.parts).collect();
         let mut events = Vec::new();
-        let (s, waited) =
-            self.engine
-                .submit_and_wait(parts, min_nr, timeout.map(timespec), None, &mut events);
+        let (s, waited) = match self.consumer_within(timeout) {
+            Some((mut consumer, left)) => {
+                self.engine
+                    .submit_and_wait(&mut consumer, parts, (min_nr, left, None), &mut events)
+            }
+            // Another thread kept the consumer past the timeout: submit only.
+            None => (self.engine.submit(parts), Ok(0)),
+        };
         ops.extend(s.rest.into_iter().map(Op::from_parts));
         match (s.ids.is_empty(), waited) {
             (true, Err(e)) => Err(e),
@@ -321,24 +368,38 @@ impl Context {
     }
 
     /// Consumes the completions waiting in the ring from the mapping, with no system call
-    /// (libaio-style user reaping). Returns an empty vector when there is none (and in a
-    /// forked child).
+    /// (libaio-style user reaping). Returns an empty vector when there is none, when another
+    /// thread is consuming (in [`wait`](Context::wait), say: the completions go to it), and
+    /// in a forked child. Never blocks.
     ///
     /// # Examples
     ///
     /// ```no_run
     /// use aiopoll::{Context, Op};
     ///
-    /// let mut ctx = Context::new(8)?;
+    /// let ctx = Context::new(8)?;
     /// ctx.submit(Op::noop())?;
     /// let done = ctx.reap();
     /// assert_eq!(done.len(), 1);
     /// assert_eq!(ctx.stats().getevents_calls, 0);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn reap(&mut self) -> Vec<Completion> {
+    pub fn reap(&self) -> Vec<Completion> {
+        self.reap_with(self.engine.try_consumer())
+    }
+
+    /// As [`reap`](Context::reap), but waiting for another thread that is consuming (briefly:
+    /// the async driver's threads only ever reap).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn reap_waiting(&self) -> Vec<Completion> {
+        self.reap_with(self.engine.consumer_until(None))
+    }
+
+    fn reap_with(&self, consumer: Option<ConsumerGuard<'_>>) -> Vec<Completion> {
         let mut events = Vec::new();
-        self.engine.reap(usize::MAX, &mut events);
+        if let Some(mut consumer) = consumer {
+            self.engine.reap(&mut consumer, usize::MAX, &mut events);
+        }
         events.into_iter().map(Completion::from_event).collect()
     }
 
@@ -347,9 +408,11 @@ impl Context {
     ///
     /// Completions already in the ring are taken from the mapping with no system call; only
     /// when they are fewer than `min_nr` does it wait with `AIOPOLL_IOC_GETEVENTS`, which
-    /// also returns the completions that arrived meanwhile. With `min_nr` 0 it never makes a
-    /// system call. Polled I/O ([`RwFlags::HIPRI`](crate::RwFlags::HIPRI)) completes only
-    /// when `GETEVENTS` polls the device: wait for it with `min_nr` >= 1.
+    /// also returns the completions that arrived meanwhile. With `min_nr` 0 it is
+    /// [`reap`](Context::reap). While another thread consumes completions (it is in `wait`
+    /// too), this waits for it first, and that time counts against `timeout`. Polled I/O
+    /// ([`RwFlags::HIPRI`](crate::RwFlags::HIPRI)) completes only when `GETEVENTS` polls the
+    /// device: wait for it with `min_nr` >= 1.
     ///
     /// Waiting for more completions than can come (nothing in flight, no timeout) blocks
     /// until a signal handler interrupts it.
@@ -365,16 +428,12 @@ impl Context {
     /// ```no_run
     /// use std::time::Duration;
     ///
-    /// let mut ctx = aiopoll::Context::new(8)?;
+    /// let ctx = aiopoll::Context::new(8)?;
     /// // Nothing in flight: times out with no completion.
     /// assert!(ctx.wait(1, Some(Duration::from_millis(10)))?.is_empty());
     /// # Ok::<(), aiopoll::Errno>(())
     /// ```
-    pub fn wait(
-        &mut self,
-        min_nr: usize,
-        timeout: Option<Duration>,
-    ) -> Result<Vec<Completion>, Errno> {
+    pub fn wait(&self, min_nr: usize, timeout: Option<Duration>) -> Result<Vec<Completion>, Errno> {
         self.wait_inner(min_nr, timeout, None)
     }
 
@@ -396,7 +455,7 @@ impl Context {
     /// ```no_run
     /// use aiopoll::{Context, Errno, SigMask};
     ///
-    /// let mut ctx = Context::new(8)?;
+    /// let ctx = Context::new(8)?;
     /// // SIGUSR1 blocked in this thread except while waiting.
     /// let mask = SigMask::current_thread()?.without(libc::SIGUSR1);
     /// match ctx.wait_with_sigmask(1, None, mask) {
@@ -407,7 +466,7 @@ impl Context {
     /// # Ok::<(), aiopoll::Errno>(())
     /// ```
     pub fn wait_with_sigmask(
-        &mut self,
+        &self,
         min_nr: usize,
         timeout: Option<Duration>,
         mask: SigMask,
@@ -416,24 +475,51 @@ impl Context {
     }
 
     fn wait_inner(
-        &mut self,
+        &self,
         min_nr: usize,
         timeout: Option<Duration>,
         sigmask: Option<u64>,
     ) -> Result<Vec<Completion>, Errno> {
+        if min_nr == 0 {
+            return Ok(self.reap());
+        }
         let mut events = Vec::new();
-        let got = self.engine.reap(usize::MAX, &mut events);
+        let Some((mut consumer, left)) = self.consumer_within(timeout) else {
+            return Ok(Vec::new());
+        };
+        let got = self.engine.reap(&mut consumer, usize::MAX, &mut events);
         if got < min_nr {
-            let r =
-                self.engine
-                    .getevents(min_nr - got, timeout.map(timespec), sigmask, &mut events);
+            let r = self
+                .engine
+                .getevents(&mut consumer, min_nr - got, left, sigmask, &mut events);
             if let Err(e) = r {
                 if events.is_empty() {
                     return Err(e);
                 }
             }
         }
+        drop(consumer);
         Ok(events.into_iter().map(Completion::from_event).collect())
+    }
+
+    /// The consumer, waiting for another thread that holds it as long as `timeout` allows,
+    /// and the timeout left for the kernel: `timeout` itself when the consumer was free (the
+    /// kernel gets exactly what the caller asked for), what remains of it after waiting
+    /// otherwise. `None` when the timeout passed first.
+    fn consumer_within(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Option<(ConsumerGuard<'_>, Option<KernelTimespec>)> {
+        if let Some(consumer) = self.engine.try_consumer() {
+            return Some((consumer, timeout.map(timespec)));
+        }
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let consumer = self.engine.consumer_until(deadline)?;
+        let left = match deadline {
+            Some(d) => Some(timespec(d.saturating_duration_since(Instant::now()))),
+            None => timeout.map(timespec),
+        };
+        Some((consumer, left))
     }
 
     /// Cancels the request of `token` (`AIOPOLL_IOC_CANCEL`). Only polls can be cancelled,
@@ -452,7 +538,7 @@ impl Context {
     /// use std::os::fd::AsFd;
     /// use aiopoll::{Context, Op, PollEvents};
     ///
-    /// let mut ctx = Context::new(8)?;
+    /// let ctx = Context::new(8)?;
     /// let (rx, _tx) = std::os::unix::net::UnixStream::pair()?;
     /// let token = ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN))?;
     /// ctx.cancel(token)?;
@@ -460,13 +546,13 @@ impl Context {
     /// assert_eq!(done[0].result(), Ok(0));
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn cancel(&mut self, token: Token) -> Result<(), Errno> {
+    pub fn cancel(&self, token: Token) -> Result<(), Errno> {
         self.engine.cancel(token.0)
     }
 
     /// Cancels every poll in flight; returns how many the kernel found. Their last
     /// completions come through the ring.
-    pub fn cancel_all(&mut self) -> usize {
+    pub fn cancel_all(&self) -> usize {
         self.engine.cancel_polls()
     }
 }

@@ -1,53 +1,61 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The in-flight table: requests whose iocb, iovec array and buffers the kernel may access
-//! until their final event is reaped. This module and `sys` are the only ones with `unsafe`
-//! code: the one invariant the rest of the crate relies on lives here.
+//! until their final event is reaped. This module, `buf` and `sys` are the only ones with
+//! `unsafe` code: the one invariant the rest of the crate relies on lives here.
 //!
 //! Invariant: a request submitted to the kernel is a `Box<Request>` in `Engine::table` from
-//! its submission until its final event is reaped (or forever, if the crate cannot tell that
-//! it ended: the request is leaked then). Nothing touches its buffers meanwhile. `Drop`
-//! cancels what can be cancelled and reaps everything before it frees anything.
+//! just before its submission until its final event is reaped (or forever, if the crate
+//! cannot tell that it ended: the request is leaked then). Nothing touches its buffers
+//! meanwhile. `Drop` cancels what can be cancelled and reaps everything before it frees
+//! anything.
+//!
+//! Concurrency: every method takes `&self`.
+//! - `table` is a mutex held briefly: to register requests before the `SUBMIT` ioctl and to
+//!   take back the refused ones after it (never during it), to match reaped events, and
+//!   around the `CANCEL` ioctl (so that the iocb it names is not freed meanwhile).
+//! - Consuming events, from the mapped ring (which moves `head` in user space) or with
+//!   `GETEVENTS`/`SUBMIT_WAIT` (which move it in the kernel), needs the `Consumer`, which
+//!   one thread holds at a time (`consumer`, handed over through `consumer_free`). A thread
+//!   blocked in `GETEVENTS` holds it for the whole wait; submitters never need it.
+//! - Lock order: the consumer, then the table.
 
+use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::op::{Buffers, OpParts, Opcode};
-use crate::sys::{self, IoEvent, IoVec, Iocb, KernelTimespec, Ring};
+use crate::buf::Buffers;
+use crate::op::{OpParts, Opcode};
+use crate::sys::{self, HeadToken, IoEvent, IoVec, Iocb, KernelTimespec, Ring};
 
 /// A request in flight: its iocb (whose address the kernel identifies it by), the iovec
 /// array of a readv/writev, and the owned buffers the iocb points into.
-#[derive(Debug)]
 struct Request {
-    iocb: Iocb,
+    /// In an `UnsafeCell`: the kernel writes its `aio_key` during `SUBMIT`, while other
+    /// threads may hold a `&Request` (matching events under the table lock).
+    iocb: UnsafeCell<Iocb>,
     iovecs: Vec<IoVec>,
     parts: OpParts,
 }
 
 impl Request {
     /// Builds the iocb of `parts`, with `aio_data` = `id`. Every address in the iocb points
-    /// into memory the request owns.
+    /// into memory the request owns, taken after the request was boxed.
     fn new(parts: OpParts, id: u64) -> Box<Request> {
         let mut req = Box::new(Request {
-            iocb: Iocb::default(),
+            iocb: UnsafeCell::new(Iocb::default()),
             iovecs: Vec::new(),
             parts,
         });
         let r = &mut *req;
-        let (buf, nbytes) = match &mut r.parts.buffers {
-            Buffers::None => (0, 0),
-            Buffers::Single(b) => (b.as_mut_ptr() as u64, b.len() as u64),
-            Buffers::Vectored(v) => {
-                r.iovecs = v
-                    .iter_mut()
-                    .map(|b| IoVec {
-                        base: b.as_mut_ptr() as usize,
-                        len: b.len(),
-                    })
-                    .collect();
-                (r.iovecs.as_mut_ptr() as u64, r.iovecs.len() as u64)
-            }
+        let (buf, nbytes) = match r.parts.buffers.addresses(&mut r.iovecs) {
+            Some(one) => (one.base as u64, one.len as u64),
+            None => (r.iovecs.as_ptr() as u64, r.iovecs.len() as u64),
         };
         let p = &r.parts;
         let mut flags = 0;
@@ -60,7 +68,7 @@ impl Request {
         if p.multishot {
             flags |= sys::AIOPOLL_IOCB_FLAG_MULTISHOT;
         }
-        r.iocb = Iocb {
+        *r.iocb.get_mut() = Iocb {
             aio_data: id,
             aio_rw_flags: p.rw_flags,
             aio_lio_opcode: match p.opcode {
@@ -87,6 +95,11 @@ impl Request {
             ..Iocb::default()
         };
         req
+    }
+
+    /// The iocb's address: what the kernel knows the request by.
+    fn iocb(&self) -> *mut Iocb {
+        self.iocb.get()
     }
 }
 
@@ -120,21 +133,72 @@ pub(crate) struct Counters {
     pub stray_events: u64,
 }
 
+#[derive(Debug, Default)]
+struct AtomicCounters {
+    ring_events: AtomicU64,
+    ioctl_events: AtomicU64,
+    getevents_calls: AtomicU64,
+    submit_calls: AtomicU64,
+    stray_events: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// The right to consume the context's events, with the buffer `GETEVENTS` writes into.
+#[derive(Debug)]
+pub(crate) struct Consumer {
+    head: HeadToken,
+    scratch: Vec<IoEvent>,
+}
+
+/// The consumer, held by one thread; handed back (and the next waiter woken) on drop.
+pub(crate) struct ConsumerGuard<'a> {
+    engine: &'a Engine,
+    consumer: Option<Consumer>,
+}
+
+impl ConsumerGuard<'_> {
+    fn get(&mut self) -> &mut Consumer {
+        self.consumer.as_mut().expect("held until drop")
+    }
+}
+
+impl Drop for ConsumerGuard<'_> {
+    fn drop(&mut self) {
+        *lock(&self.engine.consumer) = self.consumer.take();
+        self.engine.consumer_free.notify_one();
+    }
+}
+
+/// Locks `m`, also after a panic in another thread that held it: the data it guards is left
+/// consistent at every point where a panic can happen (a request is in the table or not).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The wait of a `SUBMIT_WAIT`: `min_nr`, timeout, signal mask.
+pub(crate) type WaitArgs = (usize, Option<KernelTimespec>, Option<u64>);
+
 /// Largest number of events one GETEVENTS call asks for, unless `min_nr` is larger.
 const GETEVENTS_BATCH: usize = 256;
 
+type Table = HashMap<u64, Box<Request>>;
+
 /// A context: its fd, its mapped ring and its requests in flight.
-#[derive(Debug)]
 pub(crate) struct Engine {
     // Field order is drop order: the table (empty after `Drop::drop`), then the ring, then
     // the fd.
-    table: HashMap<u64, Box<Request>>,
+    table: Mutex<Table>,
+    /// `None` while a thread holds the consumer.
+    consumer: Mutex<Option<Consumer>>,
+    consumer_free: Condvar,
     ring: Option<Ring>,
     fd: OwnedFd,
-    next_id: u64,
+    next_id: AtomicU64,
     fork_generation: u64,
-    scratch: Vec<IoEvent>,
-    pub counters: Counters,
+    counters: AtomicCounters,
 }
 
 impl Engine {
@@ -143,15 +207,19 @@ impl Engine {
         let fork_generation = sys::fork_generation();
         let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
         let (ring_nr, ring_size) = sys::setup(fd.as_fd(), nr_events)?;
-        let ring = Ring::map(fd.as_fd(), ring_size, ring_nr)?;
+        let (ring, head) = Ring::map(fd.as_fd(), ring_size, ring_nr)?;
         Ok(Engine {
-            table: HashMap::new(),
+            table: Mutex::new(HashMap::new()),
+            consumer: Mutex::new(Some(Consumer {
+                head,
+                scratch: Vec::new(),
+            })),
+            consumer_free: Condvar::new(),
             ring: Some(ring),
             fd,
-            next_id: 1,
+            next_id: AtomicU64::new(1),
             fork_generation,
-            scratch: Vec::new(),
-            counters: Counters::default(),
+            counters: AtomicCounters::default(),
         })
     }
 
@@ -165,11 +233,12 @@ impl Engine {
         sys::fork_generation() != self.fork_generation
     }
 
-    fn ring_mut(&mut self) -> Result<&mut Ring, Errno> {
+    /// The ring, unless in a forked child.
+    fn ring(&self) -> Result<&Ring, Errno> {
         if self.in_forked_child() {
             return Err(Errno::INVAL);
         }
-        self.ring.as_mut().ok_or(Errno::INVAL)
+        self.ring.as_ref().ok_or(Errno::INVAL)
     }
 
     /// Slots of the ring.
@@ -179,65 +248,124 @@ impl Engine {
 
     /// Events in the ring not consumed yet (0 in a forked child).
     pub(crate) fn ready(&self) -> usize {
-        if self.in_forked_child() {
-            return 0;
-        }
-        self.ring.as_ref().map_or(0, |r| r.ready() as usize)
+        self.ring().map_or(0, |r| r.ready() as usize)
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.table.len()
+        lock(&self.table).len()
     }
 
     pub(crate) fn contains(&self, id: u64) -> bool {
-        self.table.contains_key(&id)
+        lock(&self.table).contains_key(&id)
+    }
+
+    pub(crate) fn counters(&self) -> Counters {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Counters {
+            ring_events: get(&c.ring_events),
+            ioctl_events: get(&c.ioctl_events),
+            getevents_calls: get(&c.getevents_calls),
+            submit_calls: get(&c.submit_calls),
+            stray_events: get(&c.stray_events),
+        }
+    }
+
+    /// The consumer if no other thread holds it.
+    pub(crate) fn try_consumer(&self) -> Option<ConsumerGuard<'_>> {
+        let consumer = lock(&self.consumer).take()?;
+        Some(ConsumerGuard {
+            engine: self,
+            consumer: Some(consumer),
+        })
+    }
+
+    /// The consumer, waiting for the thread that holds it until `deadline` (`None`: no
+    /// limit); `None` if the deadline passed first.
+    pub(crate) fn consumer_until(&self, deadline: Option<Instant>) -> Option<ConsumerGuard<'_>> {
+        let mut slot = lock(&self.consumer);
+        loop {
+            if let Some(consumer) = slot.take() {
+                return Some(ConsumerGuard {
+                    engine: self,
+                    consumer: Some(consumer),
+                });
+            }
+            slot = match deadline {
+                None => self
+                    .consumer_free
+                    .wait(slot)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(d) => {
+                    let left = d.checked_duration_since(Instant::now())?;
+                    self.consumer_free
+                        .wait_timeout(slot, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+
+    /// Ids for `n` requests, never given out before.
+    pub(crate) fn reserve_ids(&self, n: usize) -> u64 {
+        self.next_id.fetch_add(n as u64, Ordering::Relaxed)
     }
 
     /// Submits `batch` in order, as `AIOPOLL_IOC_SUBMIT` does: some, all, or none.
-    pub(crate) fn submit(&mut self, batch: Vec<OpParts>) -> Submitted {
-        self.submit_inner(batch, None).0
+    pub(crate) fn submit(&self, batch: Vec<OpParts>) -> Submitted {
+        let first = self.reserve_ids(batch.len());
+        self.submit_inner(first, batch, None).0
+    }
+
+    /// As [`submit`](Engine::submit), with ids `first..` reserved by
+    /// [`reserve_ids`](Engine::reserve_ids).
+    pub(crate) fn submit_reserved(&self, first: u64, batch: Vec<OpParts>) -> Submitted {
+        self.submit_inner(first, batch, None).0
     }
 
     /// Submits `batch` as [`submit`](Engine::submit), then waits for `min_nr` events as
     /// [`getevents`](Engine::getevents), in one `AIOPOLL_IOC_SUBMIT_WAIT` (two calls on a
     /// module older than ABI 1.6). The wait's result is `Ok(0)` when nothing was submitted.
     pub(crate) fn submit_and_wait(
-        &mut self,
+        &self,
+        consumer: &mut ConsumerGuard<'_>,
         batch: Vec<OpParts>,
-        min_nr: usize,
-        timeout: Option<KernelTimespec>,
-        sigmask: Option<u64>,
+        wait: WaitArgs,
         out: &mut Vec<Event>,
     ) -> (Submitted, Result<usize, Errno>) {
         let nr = batch.len();
-        let (s, waited) = self.submit_inner(batch, Some((min_nr, timeout, sigmask)));
+        let (min_nr, timeout, sigmask) = wait;
+        let first = self.reserve_ids(nr);
+        let (s, waited) = self.submit_inner(first, batch, Some((consumer.get(), wait)));
         let waited = match waited {
             Some(Err(Errno::NOTTY)) if s.ids.is_empty() => {
                 // No SUBMIT_WAIT in this module: the same in two calls.
-                let s = self.submit_inner(s.rest, None).0;
+                let s = self.submit_inner(first, s.rest, None).0;
                 let r = if s.ids.is_empty() && nr > 0 {
                     Ok(0)
                 } else if s.ids.len() < nr {
-                    self.getevents(0, Some(KernelTimespec::default()), None, out)
+                    self.getevents(consumer, 0, Some(KernelTimespec::default()), None, out)
                 } else {
-                    self.getevents(min_nr, timeout, sigmask, out)
+                    self.getevents(consumer, min_nr, timeout, sigmask, out)
                 };
                 return (s, r);
             }
             Some(r) => r,
             None => Ok(0),
         };
-        let waited = waited.map(|n| self.complete_scratch(n, out));
+        let waited = waited.map(|n| self.complete_scratch(consumer.get(), n, out));
         (s, waited)
     }
 
-    /// Submits `batch`, with the wait of `SUBMIT_WAIT` when `wait` says what it is (the events
-    /// are left in `scratch`: see `complete_scratch`).
+    /// Submits `batch` with ids `first..`, with the wait of `SUBMIT_WAIT` when `wait` says
+    /// what it is (the events are left in the consumer's scratch: see `complete_scratch`).
     #[allow(clippy::type_complexity)]
     fn submit_inner(
-        &mut self,
+        &self,
+        first: u64,
         batch: Vec<OpParts>,
-        wait: Option<(usize, Option<KernelTimespec>, Option<u64>)>,
+        wait: Option<(&mut Consumer, WaitArgs)>,
     ) -> (Submitted, Option<Result<usize, Errno>>) {
         if self.in_forked_child() {
             let s = Submitted {
@@ -247,33 +375,37 @@ impl Engine {
             };
             return (s, wait.map(|_| Err(Errno::INVAL)));
         }
-        let mut reqs: Vec<(u64, Box<Request>)> = batch
+        let nr = batch.len();
+        let ids: Vec<u64> = (first..first + nr as u64).collect();
+        let reqs: Vec<Box<Request>> = batch
             .into_iter()
-            .map(|parts| {
-                let id = self.next_id;
-                self.next_id += 1;
-                (id, Request::new(parts, id))
-            })
+            .zip(&ids)
+            .map(|(parts, &id)| Request::new(parts, id))
             .collect();
-        let ptrs: Vec<*mut Iocb> = reqs
-            .iter_mut()
-            .map(|(_, r)| &mut r.iocb as *mut Iocb)
-            .collect();
-        self.counters.submit_calls += 1;
+        let ptrs: Vec<*mut Iocb> = reqs.iter().map(|r| r.iocb()).collect();
+        // Registered before the kernel sees them: another thread reaping meanwhile may get
+        // their events, and must find them. Boxed, they do not move.
+        {
+            let mut table = lock(&self.table);
+            for (id, req) in ids.iter().zip(reqs) {
+                table.insert(*id, req);
+            }
+        }
+        add(&self.counters.submit_calls, 1);
         let mut waited = None;
-        let result = if let Some((min_nr, timeout, sigmask)) = wait {
-            let nr = min_nr.max(GETEVENTS_BATCH.min(self.ring_nr() as usize));
-            self.scratch.clear();
-            self.scratch.resize(nr, IoEvent::default());
-            self.counters.getevents_calls += 1;
-            // SAFETY: as for `sys::submit` below: the accepted requests (the first `n`) move
-            // into `table` right below, before anything else happens.
+        let result = if let Some((consumer, (min_nr, timeout, sigmask))) = wait {
+            let len = min_nr.max(GETEVENTS_BATCH.min(self.ring_nr() as usize));
+            consumer.scratch.clear();
+            consumer.scratch.resize(len, IoEvent::default());
+            add(&self.counters.getevents_calls, 1);
+            // SAFETY: as for `sys::submit` below; the events go to the consumer's scratch,
+            // which this thread holds.
             let (n, r) = unsafe {
                 sys::submit_wait(
                     self.fd.as_fd(),
                     &ptrs,
                     min_nr,
-                    &mut self.scratch,
+                    &mut consumer.scratch,
                     timeout,
                     sigmask,
                 )
@@ -292,39 +424,41 @@ impl Engine {
         } else if ptrs.is_empty() {
             Ok(0)
         } else {
-            // SAFETY: every pointer is the iocb of a boxed request in `reqs`, whose addresses
-            // point only into memory the request owns (`Request::new`). The requests the
-            // kernel accepted (the first `n`) move, still boxed, into `table` right below,
-            // before anything else happens, and stay there until their final event is
-            // reaped (`reap`, `getevents`, `Drop`). Those it did not accept were never seen
-            // by the kernel past this call and are given back.
+            // SAFETY: every pointer is the iocb of a boxed request in `table`, whose
+            // addresses point only into memory the request owns (`Request::new`). The
+            // requests stay there until their final event is reaped (`reap`, `getevents`,
+            // `Drop`): the ones the kernel accepts (the first `n`); those it does not accept
+            // were never seen by the kernel past this call and are taken back below, before
+            // any event could name them.
             unsafe { sys::submit(self.fd.as_fd(), &ptrs) }
         };
         let (n, error) = match result {
-            Ok(n) => (n.min(reqs.len()), None),
+            Ok(n) => (n.min(nr), None),
             Err(e) => (0, Some(e)),
         };
-        let rest_reqs = reqs.split_off(n);
-        let mut ids = Vec::with_capacity(n);
-        for (id, req) in reqs {
-            ids.push(id);
-            self.table.insert(id, req);
-        }
-        let s = Submitted {
-            ids,
-            rest: rest_reqs.into_iter().map(|(_, r)| r.parts).collect(),
-            error,
+        let rest = {
+            let mut table = lock(&self.table);
+            ids[n..]
+                .iter()
+                .map(|id| {
+                    let req = table.remove(id).expect("registered above, never submitted");
+                    req.parts
+                })
+                .collect()
         };
-        (s, waited)
+        let mut ids = ids;
+        ids.truncate(n);
+        (Submitted { ids, rest, error }, waited)
     }
 
-    /// Matches the first `n` events of `scratch` (written by the kernel) to their requests.
-    fn complete_scratch(&mut self, n: usize, out: &mut Vec<Event>) -> usize {
-        let n = n.min(self.scratch.len());
-        self.counters.ioctl_events += n as u64;
-        for i in 0..n {
-            let ev = self.scratch[i];
-            if let Some(e) = Self::complete(&mut self.table, &mut self.counters, ev) {
+    /// Matches the first `n` events of the consumer's scratch (written by the kernel) to
+    /// their requests.
+    fn complete_scratch(&self, consumer: &mut Consumer, n: usize, out: &mut Vec<Event>) -> usize {
+        let n = n.min(consumer.scratch.len());
+        add(&self.counters.ioctl_events, n as u64);
+        let mut table = lock(&self.table);
+        for ev in &consumer.scratch[..n] {
+            if let Some(e) = self.complete(&mut table, *ev) {
                 out.push(e);
             }
         }
@@ -332,23 +466,19 @@ impl Engine {
     }
 
     /// Matches an event to its request; a final event takes the request out of the table.
-    fn complete(
-        table: &mut HashMap<u64, Box<Request>>,
-        counters: &mut Counters,
-        ev: IoEvent,
-    ) -> Option<Event> {
+    fn complete(&self, table: &mut Table, ev: IoEvent) -> Option<Event> {
         let Some(req) = table.get(&ev.data) else {
-            counters.stray_events += 1;
+            add(&self.counters.stray_events, 1);
             return None;
         };
-        if ev.obj != &req.iocb as *const Iocb as u64 {
-            counters.stray_events += 1;
+        if ev.obj != req.iocb() as u64 {
+            add(&self.counters.stray_events, 1);
             return None;
         }
         let more = req.parts.multishot && ev.res2 == sys::AIOPOLL_POLL_MORE;
         let (user_data, opcode) = (req.parts.user_data, req.parts.opcode);
         let buffers = if more {
-            Buffers::None
+            Buffers::default()
         } else {
             // The final event: the kernel is done with the request, which leaves the table.
             table
@@ -368,56 +498,63 @@ impl Engine {
     }
 
     /// Consumes up to `max` events from the mapped ring, with no system call.
-    pub(crate) fn reap(&mut self, max: usize, out: &mut Vec<Event>) -> usize {
-        if self.in_forked_child() {
-            return 0;
-        }
-        let Some(ring) = self.ring.as_mut() else {
+    pub(crate) fn reap(
+        &self,
+        consumer: &mut ConsumerGuard<'_>,
+        max: usize,
+        out: &mut Vec<Event>,
+    ) -> usize {
+        let Ok(ring) = self.ring() else {
             return 0;
         };
-        let (table, counters) = (&mut self.table, &mut self.counters);
-        let n = ring.reap(max, |ev| {
-            if let Some(e) = Self::complete(table, counters, ev) {
+        let mut table = lock(&self.table);
+        let n = ring.reap(&mut consumer.get().head, max, |ev| {
+            if let Some(e) = self.complete(&mut table, ev) {
                 out.push(e);
             }
         });
-        self.counters.ring_events += n as u64;
+        add(&self.counters.ring_events, n as u64);
         n
     }
 
     /// `AIOPOLL_IOC_GETEVENTS`: waits for at least `min_nr` events.
     pub(crate) fn getevents(
-        &mut self,
+        &self,
+        consumer: &mut ConsumerGuard<'_>,
         min_nr: usize,
         timeout: Option<KernelTimespec>,
         sigmask: Option<u64>,
         out: &mut Vec<Event>,
     ) -> Result<usize, Errno> {
-        self.ring_mut()?;
-        let nr = min_nr.max(GETEVENTS_BATCH.min(self.ring_nr() as usize));
-        self.scratch.clear();
-        self.scratch.resize(nr, IoEvent::default());
-        self.counters.getevents_calls += 1;
-        let n = sys::getevents(self.fd.as_fd(), min_nr, &mut self.scratch, timeout, sigmask)?;
-        Ok(self.complete_scratch(n, out))
+        self.ring()?;
+        let c = consumer.get();
+        let len = min_nr.max(GETEVENTS_BATCH.min(self.ring_nr() as usize));
+        c.scratch.clear();
+        c.scratch.resize(len, IoEvent::default());
+        add(&self.counters.getevents_calls, 1);
+        let n = sys::getevents(self.fd.as_fd(), min_nr, &mut c.scratch, timeout, sigmask)?;
+        Ok(self.complete_scratch(c, n, out))
     }
 
     /// `AIOPOLL_IOC_CANCEL` of request `id`: `Ok` when the kernel found it (EINPROGRESS: its
     /// final event comes through the ring), `EINVAL` when it is not in flight or cannot be
     /// cancelled.
-    pub(crate) fn cancel(&mut self, id: u64) -> Result<(), Errno> {
-        self.ring_mut()?;
-        let req = self.table.get(&id).ok_or(Errno::INVAL)?;
-        match sys::cancel(self.fd.as_fd(), &req.iocb) {
+    pub(crate) fn cancel(&self, id: u64) -> Result<(), Errno> {
+        self.ring()?;
+        // Held during the ioctl: the request cannot be reaped and freed meanwhile.
+        let table = lock(&self.table);
+        let req = table.get(&id).ok_or(Errno::INVAL)?;
+        // SAFETY: the iocb of a request in the table, which stays there (and alive) while
+        // the table is locked.
+        match unsafe { sys::cancel(self.fd.as_fd(), req.iocb()) } {
             Ok(()) | Err(Errno::INPROGRESS) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
     /// Cancels every poll in flight; how many the kernel found.
-    pub(crate) fn cancel_polls(&mut self) -> usize {
-        let ids: Vec<u64> = self
-            .table
+    pub(crate) fn cancel_polls(&self) -> usize {
+        let ids: Vec<u64> = lock(&self.table)
             .iter()
             .filter(|(_, r)| r.parts.opcode == Opcode::Poll)
             .map(|(id, _)| *id)
@@ -430,41 +567,56 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        if self.in_forked_child() {
+        let table = self.table.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if self.fork_generation != sys::fork_generation() {
             // The requests belong to the parent, which owns their buffers (this process has
             // copies): free nothing the kernel might still use, leave the address range of
             // the ring alone (the mapping was not inherited), and just close our fd.
-            std::mem::forget(std::mem::take(&mut self.table));
+            std::mem::forget(std::mem::take(table));
             if let Some(ring) = self.ring.take() {
                 ring.forget();
             }
             return;
         }
         // The fd may be shared with a forked child, so closing it does not necessarily end
-        // the requests: end them here, before their buffers are freed.
+        // the requests: end them here, before their buffers are freed. `&mut self`: no
+        // guard of the consumer is alive.
         let mut events = Vec::new();
         self.cancel_polls();
-        while !self.table.is_empty() {
+        let mut consumer = self
+            .try_consumer()
+            .expect("no consumer guard outlives a borrow of the engine");
+        while self.in_flight() > 0 {
             events.clear();
-            self.reap(usize::MAX, &mut events);
-            if self.table.is_empty() {
+            self.reap(&mut consumer, usize::MAX, &mut events);
+            if self.in_flight() == 0 {
                 break;
             }
             let timeout = KernelTimespec {
                 tv_sec: 1,
                 tv_nsec: 0,
             };
-            match self.getevents(1, Some(timeout), None, &mut events) {
+            match self.getevents(&mut consumer, 1, Some(timeout), None, &mut events) {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(_) => {
                     // The kernel cannot tell us: leak the requests rather than free memory
                     // it may still write.
-                    std::mem::forget(std::mem::take(&mut self.table));
+                    std::mem::forget(std::mem::take(&mut *lock(&self.table)));
                     break;
                 }
             }
         }
+        drop(consumer);
         // The completions in `events` are dropped here, with their buffers: safe, their
         // requests have ended. Then the fields: the ring is unmapped, the fd closed.
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("fd", &self.fd)
+            .field("ring_nr", &self.ring_nr())
+            .finish_non_exhaustive()
     }
 }

@@ -1,91 +1,16 @@
-//! Bit sets of the API: poll events, `RWF_*` flags, feature bits, signal masks.
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Bit sets of the API: poll events, `RWF_*` flags and feature bits (`bitflags` types), and
+//! signal masks.
 
-use std::fmt;
-use std::ops::{BitOr, BitOrAssign};
-
+use bitflags::bitflags;
 use rustix::io::Errno;
 
-macro_rules! bit_type {
-    ($(#[$m:meta])* $name:ident($t:ty) { $($(#[$cm:meta])* $c:ident = $v:expr;)* }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-        pub struct $name($t);
-
-        impl $name {
-            $($(#[$cm])* pub const $c: $name = $name($v);)*
-
-            /// No bit set.
-            pub const fn empty() -> Self {
-                $name(0)
-            }
-
-            /// From raw bits, kept as they are (the kernel refuses the ones it does not know).
-            pub const fn from_bits(bits: $t) -> Self {
-                $name(bits)
-            }
-
-            /// The raw bits.
-            pub const fn bits(self) -> $t {
-                self.0
-            }
-
-            /// Whether every bit of `other` is set in `self`.
-            pub const fn contains(self, other: Self) -> bool {
-                self.0 & other.0 == other.0
-            }
-
-            /// Whether `self` and `other` share a bit.
-            pub const fn intersects(self, other: Self) -> bool {
-                self.0 & other.0 != 0
-            }
-
-            /// Whether no bit is set.
-            pub const fn is_empty(self) -> bool {
-                self.0 == 0
-            }
-        }
-
-        impl BitOr for $name {
-            type Output = Self;
-            fn bitor(self, rhs: Self) -> Self {
-                $name(self.0 | rhs.0)
-            }
-        }
-
-        impl BitOrAssign for $name {
-            fn bitor_assign(&mut self, rhs: Self) {
-                self.0 |= rhs.0;
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let mut first = true;
-                write!(f, "{}(", stringify!($name))?;
-                $(
-                    if $v != 0 && self.0 & $v == $v {
-                        if !first {
-                            f.write_str(" | ")?;
-                        }
-                        f.write_str(stringify!($c))?;
-                        first = false;
-                    }
-                )*
-                let known = 0 $(| $v)*;
-                if self.0 & !known != 0 {
-                    if !first {
-                        f.write_str(" | ")?;
-                    }
-                    write!(f, "{:#x}", self.0 & !known)?;
-                }
-                f.write_str(")")
-            }
-        }
-    };
-}
-
-bit_type! {
+bitflags! {
     /// `POLL*` event bits of a poll request (the low 16 bits of `aio_buf`) and of its result.
+    ///
+    /// A `bitflags` type: `|`, `&`, `contains`, `intersects`, `from_bits_retain` (raw bits
+    /// kept as they are: the kernel refuses the ones it does not know), and a `Debug` that
+    /// names the bits.
     ///
     /// ```
     /// use aiopoll::PollEvents;
@@ -95,36 +20,38 @@ bit_type! {
     /// assert!(!ev.contains(PollEvents::OUT));
     /// assert_eq!(ev.bits(), 0x2001);
     /// assert_eq!(format!("{ev:?}"), "PollEvents(IN | RDHUP)");
+    /// assert_eq!(PollEvents::from_bits_retain(0x4001).bits(), 0x4001);
     /// ```
-    PollEvents(u16) {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct PollEvents: u16 {
         /// `POLLIN`: readable.
-        IN = 0x0001;
+        const IN = 0x0001;
         /// `POLLPRI`: urgent data.
-        PRI = 0x0002;
+        const PRI = 0x0002;
         /// `POLLOUT`: writable.
-        OUT = 0x0004;
+        const OUT = 0x0004;
         /// `POLLERR`: error (always reported).
-        ERR = 0x0008;
+        const ERR = 0x0008;
         /// `POLLHUP`: hang-up (always reported).
-        HUP = 0x0010;
+        const HUP = 0x0010;
         /// `POLLNVAL`.
-        NVAL = 0x0020;
+        const NVAL = 0x0020;
         /// `POLLRDNORM`.
-        RDNORM = 0x0040;
+        const RDNORM = 0x0040;
         /// `POLLRDBAND`.
-        RDBAND = 0x0080;
+        const RDBAND = 0x0080;
         /// `POLLWRNORM`.
-        WRNORM = 0x0100;
+        const WRNORM = 0x0100;
         /// `POLLWRBAND`.
-        WRBAND = 0x0200;
+        const WRBAND = 0x0200;
         /// `POLLMSG`.
-        MSG = 0x0400;
+        const MSG = 0x0400;
         /// `POLLRDHUP`: the peer shut down writing.
-        RDHUP = 0x2000;
+        const RDHUP = 0x2000;
     }
 }
 
-bit_type! {
+bitflags! {
     /// `RWF_*` flags of a read or write (`aio_rw_flags`).
     ///
     /// ```
@@ -132,54 +59,57 @@ bit_type! {
     ///
     /// assert_eq!((RwFlags::NOWAIT | RwFlags::DSYNC).bits(), 0x0a);
     /// ```
-    RwFlags(u32) {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct RwFlags: u32 {
         /// `RWF_HIPRI`: polled I/O (O_DIRECT files of devices with poll queues).
-        HIPRI = 0x01;
+        const HIPRI = 0x01;
         /// `RWF_DSYNC`: per-write `O_DSYNC`.
-        DSYNC = 0x02;
+        const DSYNC = 0x02;
         /// `RWF_SYNC`: per-write `O_SYNC`.
-        SYNC = 0x04;
+        const SYNC = 0x04;
         /// `RWF_NOWAIT`: fail with `EAGAIN` rather than block.
-        NOWAIT = 0x08;
+        const NOWAIT = 0x08;
         /// `RWF_APPEND`: per-write `O_APPEND`.
-        APPEND = 0x10;
+        const APPEND = 0x10;
         /// `RWF_NOAPPEND`: ignore `O_APPEND` for this write.
-        NOAPPEND = 0x20;
+        const NOAPPEND = 0x20;
         /// `RWF_ATOMIC`: untorn write.
-        ATOMIC = 0x40;
+        const ATOMIC = 0x40;
         /// `RWF_DONTCACHE`: drop the page cache pages after the I/O.
-        DONTCACHE = 0x80;
+        const DONTCACHE = 0x80;
     }
 }
 
-bit_type! {
+bitflags! {
     /// `AIOPOLL_FEAT_*` bits of the running module ([`Version::features`](crate::Version)).
     ///
     /// ```
     /// use aiopoll::Features;
     ///
     /// assert!(Features::ALL.contains(Features::POLL));
+    /// assert_eq!(Features::ALL, Features::all());
     /// ```
-    Features(u64) {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct Features: u64 {
         /// `AIOPOLL_FEAT_CONTEXT` (ABI 1.1): ring, submit, getevents, cancel.
-        CONTEXT = 1 << 0;
+        const CONTEXT = 1 << 0;
         /// `AIOPOLL_FEAT_SIGMASK` (ABI 1.2): getevents swaps the signal mask.
-        SIGMASK = 1 << 1;
+        const SIGMASK = 1 << 1;
         /// `AIOPOLL_FEAT_POLL` (ABI 1.3): `IOCB_CMD_POLL`, cancel, multishot.
-        POLL = 1 << 2;
+        const POLL = 1 << 2;
         /// `AIOPOLL_FEAT_HIPRI` (ABI 1.4): polled block I/O with `RWF_HIPRI`.
-        HIPRI = 1 << 3;
+        const HIPRI = 1 << 3;
         /// `AIOPOLL_FEAT_COMPAT` (ABI 1.5): 32-bit callers.
-        COMPAT = 1 << 4;
+        const COMPAT = 1 << 4;
         /// `AIOPOLL_FEAT_SUBMIT_WAIT` (ABI 1.6): submit and wait in one call
         /// ([`Context::submit_and_wait`](crate::Context::submit_and_wait)).
-        SUBMIT_WAIT = 1 << 5;
+        const SUBMIT_WAIT = 1 << 5;
     }
 }
 
 impl Features {
     /// Every feature this crate knows (`AIOPOLL_FEATURES`).
-    pub const ALL: Features = Features(0x3f);
+    pub const ALL: Features = Features::from_bits_retain(0x3f);
 }
 
 /// A set of signals 1 to 64 in the kernel's `sigset_t` format (bit `n - 1` for signal `n`,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Safe user-space API of aiopoll contexts: asynchronous I/O and
 //! readiness polling through `/dev/aiopoll`, with the completion ring reaped from user space.
 //!
@@ -9,12 +10,20 @@
 //! # Memory model
 //!
 //! The kernel writes into read buffers asynchronously, so buffers are *owned*: an [`Op`]
-//! holds its `Vec<u8>` (or `Vec<Vec<u8>>`), [`Context::submit`] moves it, with the request's
-//! iocb, into the context's in-flight table, where neither moves nor is touched until the
-//! request's last event is reaped; the [`Completion`] gives the buffers back. File
-//! descriptors are only borrowed until submission: the kernel holds its own reference to the
-//! file from then on. Dropping a [`Context`] cancels its polls and reaps every request
-//! before it frees their buffers.
+//! holds its buffer (any [`IoBuf`] for a write, [`IoBufMut`] for a read: `Vec<u8>`,
+//! `Box<[u8]>`, [`AlignedBuf`] for `O_DIRECT` and polled I/O, or a type of your own), and
+//! [`Context::submit`] moves it, with the request's iocb, into the context's in-flight table,
+//! where neither moves nor is touched until the request's last event is reaped; the
+//! [`Completion`] gives the buffer back, as the type it was given as
+//! ([`Buffers::downcast`]). File descriptors are only borrowed until submission: the kernel
+//! holds its own reference to the file from then on. Dropping a [`Context`] cancels its polls
+//! and reaps every request before it frees their buffers.
+//!
+//! # Threads
+//!
+//! A [`Context`] is `Send + Sync` and every method takes `&self`: one thread can wait while
+//! others submit and cancel. Completions are consumed by one thread at a time (the ring has
+//! one consumer); see [`Context`]'s documentation for the contract.
 //!
 //! # Reaping
 //!
@@ -28,7 +37,7 @@
 //! use std::os::fd::AsFd;
 //! use aiopoll::{Context, Op};
 //!
-//! let mut ctx = Context::new(32)?;
+//! let ctx = Context::new(32)?;
 //! let file = std::fs::OpenOptions::new()
 //!     .read(true).write(true).create(true).truncate(true)
 //!     .open("/tmp/aiopoll-example")?;
@@ -55,6 +64,8 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+#[allow(unsafe_code)]
+mod buf;
 mod completion;
 mod context;
 #[allow(unsafe_code)]
@@ -63,11 +74,15 @@ mod flags;
 mod op;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(feature = "tokio")]
+#[allow(unsafe_code)]
+pub mod tokio;
 
+pub use buf::{AlignedBuf, Buffers, IoBuf, IoBufMut};
 pub use completion::{Completion, SubmitError, Token};
 pub use context::{Context, Stats, Version, DEVICE_PATH};
 pub use flags::{Features, PollEvents, RwFlags, SigMask};
-pub use op::{Buffers, Op, Opcode};
+pub use op::{Op, Opcode};
 /// The errno type of the crate (from `rustix`): `Errno::AGAIN`, `Errno::INTR`, and so on.
 pub use rustix::io::Errno;
 

@@ -1,10 +1,13 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Submission builders: [`Op`] and its flag types.
 
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::flags::{PollEvents, RwFlags};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+
+use crate::buf::{Buffers, IoBuf, IoBufMut, Many, One};
+use crate::flags::{PollEvents, RwFlags};
 
 /// What a request does: the `IOCB_CMD_*` opcode of its iocb.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,60 +28,6 @@ pub enum Opcode {
     Poll,
     /// `IOCB_CMD_NOOP`: completes at once with result 0 (an aiopoll extension).
     Noop,
-}
-
-/// Buffers owned by a request: moved into the context at submission, given back by its
-/// [`Completion`](crate::Completion) (or by a failed submission).
-///
-/// ```
-/// use aiopoll::Buffers;
-///
-/// let b = Buffers::Single(b"abc".to_vec());
-/// assert_eq!(b.len(), 3);
-/// assert_eq!(b.into_single(), Some(b"abc".to_vec()));
-/// assert_eq!(Buffers::None.len(), 0);
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Buffers {
-    /// No buffer: fsync, fdsync, poll, noop.
-    #[default]
-    None,
-    /// The buffer of a read or write.
-    Single(Vec<u8>),
-    /// The buffers of a readv or writev, in order.
-    Vectored(Vec<Vec<u8>>),
-}
-
-impl Buffers {
-    /// Total length in bytes.
-    pub fn len(&self) -> usize {
-        match self {
-            Buffers::None => 0,
-            Buffers::Single(b) => b.len(),
-            Buffers::Vectored(v) => v.iter().map(Vec::len).sum(),
-        }
-    }
-
-    /// Whether the total length is 0.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The buffer of a read or write, `None` for other kinds.
-    pub fn into_single(self) -> Option<Vec<u8>> {
-        match self {
-            Buffers::Single(b) => Some(b),
-            _ => None,
-        }
-    }
-
-    /// The buffers of a readv or writev, `None` for other kinds.
-    pub fn into_vectored(self) -> Option<Vec<Vec<u8>>> {
-        match self {
-            Buffers::Vectored(v) => Some(v),
-            _ => None,
-        }
-    }
 }
 
 /// The lifetime-free content of an [`Op`], turned into an iocb by the engine.
@@ -169,44 +118,51 @@ impl<'fd> Op<'fd> {
         }
     }
 
-    /// Reads up to `buf.len()` bytes of `fd` at the offset (`IOCB_CMD_PREAD`) into `buf`.
+    /// Reads up to `buf.bytes_len()` bytes of `fd` at the offset (`IOCB_CMD_PREAD`) into
+    /// `buf`: a `Vec<u8>` (its length, not its capacity), a `Box<[u8]>`, an
+    /// [`AlignedBuf`](crate::AlignedBuf) for `O_DIRECT`, or any [`IoBufMut`].
     ///
     /// The completion's result is the number of bytes read; the buffer comes back with its
-    /// length unchanged, its first `n` bytes filled.
-    pub fn read(fd: BorrowedFd<'fd>, buf: Vec<u8>) -> Self {
-        Self::new(Opcode::Read, fd.as_raw_fd(), Buffers::Single(buf))
+    /// length unchanged, its first `n` bytes filled ([`Buffers::downcast`]).
+    pub fn read<B: IoBufMut>(fd: BorrowedFd<'fd>, buf: B) -> Self {
+        let buffers = Buffers::single(Box::new(One::<B, true>(buf)));
+        Self::new(Opcode::Read, fd.as_raw_fd(), buffers)
     }
 
-    /// Writes the whole of `buf` to `fd` at the offset (`IOCB_CMD_PWRITE`).
-    pub fn write(fd: BorrowedFd<'fd>, buf: Vec<u8>) -> Self {
-        Self::new(Opcode::Write, fd.as_raw_fd(), Buffers::Single(buf))
+    /// Writes the whole of `buf` to `fd` at the offset (`IOCB_CMD_PWRITE`); `buf` is any
+    /// [`IoBuf`].
+    pub fn write<B: IoBuf>(fd: BorrowedFd<'fd>, buf: B) -> Self {
+        let buffers = Buffers::single(Box::new(One::<B, false>(buf)));
+        Self::new(Opcode::Write, fd.as_raw_fd(), buffers)
     }
 
     /// Reads into `bufs` in order, each up to its length (`IOCB_CMD_PREADV`; at most 1024
-    /// buffers).
-    pub fn readv(fd: BorrowedFd<'fd>, bufs: Vec<Vec<u8>>) -> Self {
-        Self::new(Opcode::Readv, fd.as_raw_fd(), Buffers::Vectored(bufs))
+    /// buffers). They come back as the `Vec` ([`Buffers::downcast_vectored`]).
+    pub fn readv<B: IoBufMut>(fd: BorrowedFd<'fd>, bufs: Vec<B>) -> Self {
+        let buffers = Buffers::vectored(Box::new(Many::<B, true>(bufs)));
+        Self::new(Opcode::Readv, fd.as_raw_fd(), buffers)
     }
 
     /// Writes `bufs` in order (`IOCB_CMD_PWRITEV`; at most 1024 buffers).
-    pub fn writev(fd: BorrowedFd<'fd>, bufs: Vec<Vec<u8>>) -> Self {
-        Self::new(Opcode::Writev, fd.as_raw_fd(), Buffers::Vectored(bufs))
+    pub fn writev<B: IoBuf>(fd: BorrowedFd<'fd>, bufs: Vec<B>) -> Self {
+        let buffers = Buffers::vectored(Box::new(Many::<B, false>(bufs)));
+        Self::new(Opcode::Writev, fd.as_raw_fd(), buffers)
     }
 
     /// `fsync(fd)` (`IOCB_CMD_FSYNC`), run by the module's workqueue.
     pub fn fsync(fd: BorrowedFd<'fd>) -> Self {
-        Self::new(Opcode::Fsync, fd.as_raw_fd(), Buffers::None)
+        Self::new(Opcode::Fsync, fd.as_raw_fd(), Buffers::default())
     }
 
     /// `fdatasync(fd)` (`IOCB_CMD_FDSYNC`).
     pub fn fdsync(fd: BorrowedFd<'fd>) -> Self {
-        Self::new(Opcode::Fdsync, fd.as_raw_fd(), Buffers::None)
+        Self::new(Opcode::Fdsync, fd.as_raw_fd(), Buffers::default())
     }
 
     /// A request that completes at once with result 0 (`IOCB_CMD_NOOP`, an aiopoll
     /// extension).
     pub fn noop() -> Self {
-        Self::new(Opcode::Noop, 0, Buffers::None)
+        Self::new(Opcode::Noop, 0, Buffers::default())
     }
 
     /// Waits until `fd` is ready for `events` (`IOCB_CMD_POLL`, one-shot); the result is the
@@ -214,7 +170,7 @@ impl<'fd> Op<'fd> {
     /// `HUP` are always reported. The request holds its own reference to the file: closing
     /// `fd` does not end it; [`Context::cancel`](crate::Context::cancel) does.
     pub fn poll(fd: BorrowedFd<'fd>, events: PollEvents) -> Self {
-        let mut op = Self::new(Opcode::Poll, fd.as_raw_fd(), Buffers::None);
+        let mut op = Self::new(Opcode::Poll, fd.as_raw_fd(), Buffers::default());
         op.parts.poll_events = events.bits();
         op
     }
@@ -274,7 +230,7 @@ impl<'fd> Op<'fd> {
 
     /// The `RWF_*` flags.
     pub fn rw_flags(&self) -> RwFlags {
-        RwFlags::from_bits(self.parts.rw_flags)
+        RwFlags::from_bits_retain(self.parts.rw_flags)
     }
 
     /// The user data.
@@ -284,7 +240,7 @@ impl<'fd> Op<'fd> {
 
     /// The events a poll waits for (empty for other kinds).
     pub fn poll_events(&self) -> PollEvents {
-        PollEvents::from_bits(self.parts.poll_events)
+        PollEvents::from_bits_retain(self.parts.poll_events)
     }
 
     /// Whether this is a multishot poll.

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The ABI of `/dev/aiopoll` (`uapi/linux/aiopoll.h`, `<linux/aio_abi.h>`) and every raw
 //! system call of the crate: the ioctls, the ring mapping, and the two libc calls (fork
-//! generation, signal mask). This module and `engine` are the only ones with `unsafe` code.
+//! generation, signal mask). This module, `buf` and `engine` are the only ones with `unsafe`
+//! code (besides the registration of the fd with tokio's reactor in `tokio`).
 
+use std::ffi::c_void;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
@@ -9,6 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Once;
 
 use rustix::io::Errno;
+use rustix::ioctl::{opcode, Ioctl, IoctlOutput, Opcode};
 
 /// `struct iocb` of `<linux/aio_abi.h>` (64 bytes, host endianness).
 #[repr(C)]
@@ -131,20 +135,15 @@ const _: () = assert!(size_of::<GetEventsArg>() == 56);
 const _: () = assert!(size_of::<CancelArg>() == 24);
 const _: () = assert!(size_of::<SubmitWaitArg>() == 80);
 
-/// `_IOC(dir, 0xA9, nr, size)` as `<asm-generic/ioctl.h>` computes it.
-const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
-    (dir << 30) | ((size as u32) << 16) | (0xA9 << 8) | nr
-}
-const IOC_WRITE: u32 = 1;
-const IOC_READ: u32 = 2;
+/// The ioctl group of `/dev/aiopoll` (`AIOPOLL_IOC_MAGIC`).
+const IOC_MAGIC: u8 = 0xA9;
 
-pub(crate) const IOC_VERSION: u32 = ioc(IOC_READ, 0x00, size_of::<VersionArg>());
-pub(crate) const IOC_SETUP: u32 = ioc(IOC_READ | IOC_WRITE, 0x01, size_of::<SetupArg>());
-pub(crate) const IOC_SUBMIT: u32 = ioc(IOC_WRITE, 0x02, size_of::<SubmitArg>());
-pub(crate) const IOC_GETEVENTS: u32 = ioc(IOC_WRITE, 0x03, size_of::<GetEventsArg>());
-pub(crate) const IOC_CANCEL: u32 = ioc(IOC_WRITE, 0x04, size_of::<CancelArg>());
-pub(crate) const IOC_SUBMIT_WAIT: u32 =
-    ioc(IOC_READ | IOC_WRITE, 0x05, size_of::<SubmitWaitArg>());
+pub(crate) const IOC_VERSION: Opcode = opcode::read::<VersionArg>(IOC_MAGIC, 0x00);
+pub(crate) const IOC_SETUP: Opcode = opcode::read_write::<SetupArg>(IOC_MAGIC, 0x01);
+pub(crate) const IOC_SUBMIT: Opcode = opcode::write::<SubmitArg>(IOC_MAGIC, 0x02);
+pub(crate) const IOC_GETEVENTS: Opcode = opcode::write::<GetEventsArg>(IOC_MAGIC, 0x03);
+pub(crate) const IOC_CANCEL: Opcode = opcode::write::<CancelArg>(IOC_MAGIC, 0x04);
+pub(crate) const IOC_SUBMIT_WAIT: Opcode = opcode::read_write::<SubmitWaitArg>(IOC_MAGIC, 0x05);
 
 pub(crate) const IOCB_CMD_PREAD: u16 = 0;
 pub(crate) const IOCB_CMD_PWRITE: u16 = 1;
@@ -171,25 +170,42 @@ const RING_HEADER_LENGTH_OFFSET: usize = 28;
 /// The kernel's `sizeof(sigset_t)` (64 signals), not glibc's 128 bytes.
 pub(crate) const KERNEL_SIGSET_SIZE: u64 = 8;
 
-fn last_errno() -> Errno {
-    Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)
+/// One ioctl of the crate: `opcode`, with a pointer to `arg`; its output is the ioctl's
+/// non-negative return value.
+struct Call<'a, T> {
+    opcode: Opcode,
+    arg: &'a mut T,
 }
 
-/// `ioctl(fd, cmd, arg)`; the return value or the errno.
+// SAFETY: `as_ptr` is the address of the argument structure, which lives (`'a`) for the
+// whole call; every opcode is used only with its own structure (the callers of `ioctl`
+// below, whose contract says the rest); the kernel may write the structure (IS_MUTATING).
+unsafe impl<T> Ioctl for Call<'_, T> {
+    type Output = i32;
+    const IS_MUTATING: bool = true;
+
+    fn opcode(&self) -> Opcode {
+        self.opcode
+    }
+
+    fn as_ptr(&mut self) -> *mut c_void {
+        (self.arg as *mut T).cast()
+    }
+
+    unsafe fn output_from_ptr(out: IoctlOutput, _arg: *mut c_void) -> rustix::io::Result<i32> {
+        Ok(out)
+    }
+}
+
+/// `ioctl(fd, opcode, arg)`; the return value or the errno.
 ///
 /// # Safety
 ///
-/// `arg` must be what `cmd` expects, and every address in it valid for what the kernel does
-/// with it, during the call and after it.
-unsafe fn ioctl<T>(fd: BorrowedFd<'_>, cmd: u32, arg: *mut T) -> Result<i32, Errno> {
-    // SAFETY: forwarded to the caller. The request argument type of `libc::ioctl` differs
-    // between libcs (`c_ulong` for glibc, `c_int` for musl), hence the inferred cast.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), cmd as _, arg) };
-    if r < 0 {
-        Err(last_errno())
-    } else {
-        Ok(r)
-    }
+/// `arg` must be what `opcode` expects, and every address in it valid for what the kernel
+/// does with it, during the call and after it.
+unsafe fn ioctl<T>(fd: BorrowedFd<'_>, opcode: Opcode, arg: &mut T) -> Result<i32, Errno> {
+    // SAFETY: forwarded to the caller.
+    unsafe { rustix::ioctl::ioctl(fd, Call { opcode, arg }) }
 }
 
 /// The answer of `AIOPOLL_IOC_VERSION`: major, minor, feature bits.
@@ -320,17 +336,27 @@ pub(crate) unsafe fn submit_wait(
 
 /// `AIOPOLL_IOC_CANCEL` of the request submitted with `iocb` (Ok(()) is never returned by the
 /// module: EINPROGRESS means found).
-pub(crate) fn cancel(fd: BorrowedFd<'_>, iocb: &Iocb) -> Result<(), Errno> {
+///
+/// # Safety
+///
+/// `iocb` must point to a live `Iocb` (the kernel reads its `aio_key` during the call).
+pub(crate) unsafe fn cancel(fd: BorrowedFd<'_>, iocb: *const Iocb) -> Result<(), Errno> {
     let mut c = CancelArg {
-        iocb: iocb as *const Iocb as u64,
+        iocb: iocb as u64,
         result: 0,
         reserved: 0,
     };
     // SAFETY: CANCEL reads `c` and the `aio_key` of `*iocb`, during the call only; `iocb` is
-    // a live shared reference.
+    // live (the caller's contract).
     unsafe { ioctl(fd, IOC_CANCEL, &mut c) }?;
     Ok(())
 }
+
+/// The right to move the ring's `head`: one per ring, made by [`Ring::map`]. Whoever holds it
+/// (`&mut`) is the ring's only consumer in user space; it must also keep
+/// `AIOPOLL_IOC_GETEVENTS`, which moves `head` in the kernel, from running meanwhile.
+#[derive(Debug)]
+pub(crate) struct HeadToken(());
 
 /// The mapped completion ring of a context: `struct aiopoll_ring`, then `nr` io_event slots.
 #[derive(Debug)]
@@ -341,15 +367,16 @@ pub(crate) struct Ring {
 }
 
 // SAFETY: the ring is plain shared memory, accessed only through atomics and volatile reads;
-// `Ring` has no thread affinity, and every method that moves `head` takes `&mut self`.
+// `Ring` has no thread affinity.
 unsafe impl Send for Ring {}
-// SAFETY: the `&self` methods only read the ring (atomics and volatile reads).
+// SAFETY: the methods read the ring (atomics and volatile reads); the one that moves `head`
+// needs the ring's only `HeadToken` by `&mut`, so two threads never move it at once.
 unsafe impl Sync for Ring {}
 
 impl Ring {
     /// Maps the ring of the context `fd` (`size` bytes, `nr` slots, from SETUP) and checks
-    /// its header.
-    pub(crate) fn map(fd: BorrowedFd<'_>, size: u64, nr: u32) -> Result<Ring, Errno> {
+    /// its header; the ring and the right to consume it.
+    pub(crate) fn map(fd: BorrowedFd<'_>, size: u64, nr: u32) -> Result<(Ring, HeadToken), Errno> {
         let size = usize::try_from(size).map_err(|_| Errno::NOMEM)?;
         if nr < 2 || size < RING_HEADER_LENGTH + nr as usize * size_of::<IoEvent>() {
             return Err(Errno::INVAL);
@@ -378,7 +405,7 @@ impl Ring {
         {
             return Err(Errno::PROTO);
         }
-        Ok(ring)
+        Ok((ring, HeadToken(())))
     }
 
     /// The `u32` of the header at byte `offset`.
@@ -407,8 +434,14 @@ impl Ring {
     }
 
     /// Consumes up to `max` events from the ring without a system call, as libaio does:
-    /// acquire-load `tail`, copy the events, release-store `head`.
-    pub(crate) fn reap(&mut self, max: usize, mut f: impl FnMut(IoEvent)) -> usize {
+    /// acquire-load `tail`, copy the events, release-store `head`. `_head` is this ring's
+    /// token: no other thread consumes meanwhile.
+    pub(crate) fn reap(
+        &self,
+        _head: &mut HeadToken,
+        max: usize,
+        mut f: impl FnMut(IoEvent),
+    ) -> usize {
         let nr = self.nr;
         let mut head = self.header(RING_HEAD).load(Ordering::Relaxed) % nr;
         // The acquire pairs with the kernel's write barrier between filling a slot and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The context: setup, version, ring reaping, waits, submission limits, errors.
 
 mod common;
@@ -5,7 +6,7 @@ mod common;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use aiopoll::{Buffers, Context, Errno, Features, Op, Opcode, PollEvents};
+use aiopoll::{Context, Errno, Features, Op, Opcode, PollEvents};
 
 #[test]
 fn version_and_ring_size() {
@@ -42,18 +43,18 @@ fn setup_errors() {
 #[test]
 fn noop_completes_with_its_token_and_user_data() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let t = ctx.submit(Op::noop().with_user_data(0xdead_beef)).unwrap();
     assert_eq!(ctx.in_flight(), 1);
     assert!(ctx.is_in_flight(t));
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!(c.token(), t);
     assert_eq!(c.user_data(), 0xdead_beef);
     assert_eq!(c.opcode(), Opcode::Noop);
     assert_eq!(c.result(), Ok(0));
     assert_eq!(c.res2(), 0);
     assert!(!c.more());
-    assert_eq!(c.buffers(), &Buffers::None);
+    assert!(c.buffers().is_none());
     assert_eq!(ctx.in_flight(), 0);
     assert!(!ctx.is_in_flight(t));
 }
@@ -61,7 +62,7 @@ fn noop_completes_with_its_token_and_user_data() {
 #[test]
 fn ring_is_reaped_without_a_system_call() {
     require_device!();
-    let mut ctx = common::ctx(16);
+    let ctx = common::ctx(16);
     let mut ops: Vec<Op> = (0..8).map(|i| Op::noop().with_user_data(i)).collect();
     let tokens = ctx.submit_batch(&mut ops).unwrap();
     assert_eq!(tokens.len(), 8);
@@ -99,7 +100,7 @@ fn ring_is_reaped_without_a_system_call() {
 #[test]
 fn ring_wraps_around() {
     require_device!();
-    let mut ctx = common::ctx(1);
+    let ctx = common::ctx(1);
     let cap = ctx.capacity();
     let mut seen = 0u64;
     // Three times around the ring, in batches of a full ring less a few.
@@ -124,7 +125,7 @@ fn ring_wraps_around() {
 #[test]
 fn wait_mixes_ring_and_ioctl_in_order() {
     require_device!();
-    let mut ctx = common::ctx(16);
+    let ctx = common::ctx(16);
     for i in 0..6 {
         ctx.submit(Op::noop().with_user_data(i)).unwrap();
     }
@@ -154,7 +155,7 @@ fn wait_mixes_ring_and_ioctl_in_order() {
 #[test]
 fn wait_times_out_with_no_completion() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let (rx, _tx) = rustix::pipe::pipe().unwrap();
     let t = ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
     let start = Instant::now();
@@ -176,13 +177,13 @@ fn wait_times_out_with_no_completion() {
     assert_eq!(ctx.stats().getevents_calls, 2);
     assert!(ctx.is_in_flight(t));
     ctx.cancel(t).unwrap();
-    assert_eq!(common::wait_one(&mut ctx).result(), Ok(0));
+    assert_eq!(common::wait_one(&ctx).result(), Ok(0));
 }
 
 #[test]
 fn full_ring_gives_eagain_and_the_request_back() {
     require_device!();
-    let mut ctx = common::ctx(1);
+    let ctx = common::ctx(1);
     let cap = ctx.capacity();
     for i in 0..cap {
         ctx.submit(Op::noop().with_user_data(i as u64)).unwrap();
@@ -195,19 +196,19 @@ fn full_ring_gives_eagain_and_the_request_back() {
     assert_eq!(err.errno(), Errno::AGAIN);
     let op = err.into_op();
     assert_eq!(op.user_data(), 99);
-    assert_eq!(op.into_buffers(), Buffers::Single(vec![1, 2, 3]));
+    assert_eq!(op.into_buffers().into_single(), Some(vec![1, 2, 3]));
     // Reaping one event from the ring frees a slot (the kernel credits it back).
     let mut done = ctx.reap();
     assert_eq!(done.len(), cap);
     done.clear();
     let t = ctx.submit(Op::noop()).unwrap();
-    assert_eq!(common::wait_one(&mut ctx).token(), t);
+    assert_eq!(common::wait_one(&ctx).token(), t);
 }
 
 #[test]
 fn batch_is_submitted_partially_when_the_ring_fills() {
     require_device!();
-    let mut ctx = common::ctx(1);
+    let ctx = common::ctx(1);
     let cap = ctx.capacity();
     let mut ops: Vec<Op> = (0..cap + 3)
         .map(|i| Op::noop().with_user_data(i as u64))
@@ -222,14 +223,14 @@ fn batch_is_submitted_partially_when_the_ring_fills() {
     assert_eq!(ctx.reap().len(), cap);
     assert_eq!(ctx.submit_batch(&mut ops).unwrap().len(), 3);
     assert!(ops.is_empty());
-    assert_eq!(common::wait_n(&mut ctx, 3).len(), 3);
+    assert_eq!(common::wait_n(&ctx, 3).len(), 3);
     assert!(ctx.submit_batch(&mut Vec::new()).unwrap().is_empty());
 }
 
 #[test]
 fn bad_fds_give_ebadf() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let dir = std::env::temp_dir().join(format!("aiopoll-ebadf-{}", std::process::id()));
     std::fs::write(&dir, b"0123456789").unwrap();
     let ro = std::fs::File::open(&dir).unwrap();
@@ -275,7 +276,7 @@ fn bad_fds_give_ebadf() {
 #[test]
 fn context_fd_is_pollable() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     assert!(!common::readable(ctx.as_fd()));
     ctx.submit(Op::noop()).unwrap();
     assert!(common::readable_within(ctx.as_fd(), 5000));
@@ -286,10 +287,10 @@ fn context_fd_is_pollable() {
 #[test]
 fn context_moves_between_threads() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let t = ctx.submit(Op::noop()).unwrap();
     let (ctx, c) = std::thread::spawn(move || {
-        let c = common::wait_one(&mut ctx);
+        let c = common::wait_one(&ctx);
         (ctx, c)
     })
     .join()
@@ -301,7 +302,7 @@ fn context_moves_between_threads() {
 #[test]
 fn submit_and_wait_in_one_call() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let before = ctx.stats();
     let mut ops = vec![Op::noop().with_user_data(1), Op::noop().with_user_data(2)];
     let (tokens, done) = ctx.submit_and_wait(&mut ops, 2, None).unwrap();
@@ -314,7 +315,12 @@ fn submit_and_wait_in_one_call() {
     assert_eq!(ctx.in_flight(), 0);
     let after = ctx.stats();
     // One system call for both (a module of ABI 1.6 or later).
-    if ctx.version().unwrap().features.contains(Features::SUBMIT_WAIT) {
+    if ctx
+        .version()
+        .unwrap()
+        .features
+        .contains(Features::SUBMIT_WAIT)
+    {
         assert_eq!(after.submit_calls - before.submit_calls, 1);
         assert_eq!(after.getevents_calls - before.getevents_calls, 1);
     }
@@ -323,7 +329,7 @@ fn submit_and_wait_in_one_call() {
 #[test]
 fn submit_and_wait_errors_and_timeout() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     // The first request refused: its errno, nothing submitted, ops unchanged.
     let bad = unsafe { BorrowedFd::borrow_raw(999) };
     let mut ops = vec![Op::poll(bad, PollEvents::IN), Op::noop()];
@@ -338,7 +344,7 @@ fn submit_and_wait_errors_and_timeout() {
     let (tokens, done) = ctx.submit_and_wait(&mut ops, 5, None).unwrap();
     assert_eq!((tokens.len(), ops.len()), (1, 1));
     assert!(done.len() <= 1);
-    let _ = common::wait_n(&mut ctx, 1 - done.len());
+    let _ = common::wait_n(&ctx, 1 - done.len());
     // An idle pipe: submitted, then the wait times out with nothing.
     let (rx, _tx) = std::os::unix::net::UnixStream::pair().unwrap();
     let start = Instant::now();
@@ -349,6 +355,6 @@ fn submit_and_wait_errors_and_timeout() {
     assert_eq!((tokens.len(), done.len()), (1, 0));
     assert!(start.elapsed() >= Duration::from_millis(50));
     ctx.cancel(tokens[0]).unwrap();
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!(c.result(), Ok(0));
 }

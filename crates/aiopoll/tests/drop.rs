@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Dropping a context with requests in flight, and contexts across fork().
 
 mod common;
@@ -11,7 +12,7 @@ use rustix::event::{eventfd, EventfdFlags};
 #[test]
 fn drop_with_polls_armed_ends_them() {
     require_device!();
-    let mut ctx = common::ctx(16);
+    let ctx = common::ctx(16);
     let (rx, tx) = rustix::pipe::pipe().unwrap();
     let efd = eventfd(0, EventfdFlags::NONBLOCK).unwrap();
     ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
@@ -72,7 +73,7 @@ fn child_alive(pid: libc::pid_t) -> bool {
 #[test]
 fn drop_while_a_forked_child_holds_the_fd() {
     require_device!();
-    let mut ctx = common::ctx(16);
+    let ctx = common::ctx(16);
     let (rx, _tx) = rustix::pipe::pipe().unwrap();
     let resfd = eventfd(0, EventfdFlags::NONBLOCK).unwrap();
     ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN).with_eventfd(resfd.as_fd()))
@@ -102,7 +103,7 @@ fn drop_while_a_forked_child_holds_the_fd() {
 #[test]
 fn forked_child_cannot_use_the_context_and_drops_it_safely() {
     require_device!();
-    let mut ctx = common::ctx(16);
+    let ctx = common::ctx(16);
     let (rx, tx) = rustix::pipe::pipe().unwrap();
     let t = ctx
         .submit(Op::poll(rx.as_fd(), PollEvents::IN).with_user_data(3))
@@ -110,7 +111,7 @@ fn forked_child_cannot_use_the_context_and_drops_it_safely() {
     ctx.submit(Op::noop()).unwrap();
     let mut slot = Some(ctx);
     let pid = fork(|| {
-        let mut ctx = slot.take().unwrap();
+        let ctx = slot.take().unwrap();
         // The kernel refuses the parent's context here, and the ring is not mapped: no
         // access to it may happen.
         let mut bad = 0;
@@ -134,13 +135,13 @@ fn forked_child_cannot_use_the_context_and_drops_it_safely() {
         bad
     });
     assert_eq!(wait_child(pid), 0, "child status (bits: failed checks)");
-    let mut ctx = slot.take().unwrap();
+    let ctx = slot.take().unwrap();
     // The parent's context is intact: the noop is in the ring, the poll still armed.
     let done = ctx.reap();
     assert_eq!(done.len(), 1);
     assert!(ctx.is_in_flight(t));
     rustix::io::write(&tx, b"x").unwrap();
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!((c.token(), c.user_data()), (t, 3));
     assert!(c.poll_events().unwrap().contains(PollEvents::IN));
 }
@@ -148,7 +149,7 @@ fn forked_child_cannot_use_the_context_and_drops_it_safely() {
 #[test]
 fn drop_after_fork_with_unreaped_buffers_and_polls() {
     require_device!();
-    let mut ctx = common::ctx(64);
+    let ctx = common::ctx(64);
     let (fd, data) = common::memfd_with(1 << 16);
     for i in 0..16u64 {
         ctx.submit(Op::read(fd.as_fd(), vec![0; 4096]).with_offset(i * 4096))

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! IOCB_CMD_POLL: one-shot and multishot on pipes, eventfds and socket pairs; cancellation.
 
 mod common;
@@ -18,7 +19,7 @@ fn assert_woken(c: &aiopoll::Completion, asked: PollEvents, key: PollEvents) {
 }
 
 /// Nothing completes within 50 ms.
-fn assert_quiet(ctx: &mut Context) {
+fn assert_quiet(ctx: &Context) {
     let done = ctx.wait(1, Some(Duration::from_millis(50))).unwrap();
     assert!(done.is_empty(), "unexpected completions {done:?}");
 }
@@ -26,14 +27,14 @@ fn assert_quiet(ctx: &mut Context) {
 #[test]
 fn oneshot_on_a_pipe() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let (rx, tx) = rustix::pipe::pipe().unwrap();
     let t = ctx
         .submit(Op::poll(rx.as_fd(), PollEvents::IN).with_user_data(5))
         .unwrap();
-    assert_quiet(&mut ctx);
+    assert_quiet(&ctx);
     rustix::io::write(&tx, b"x").unwrap();
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!((c.token(), c.user_data(), c.opcode()), (t, 5, Opcode::Poll));
     assert_woken(&c, PollEvents::IN, PollEvents::IN | PollEvents::RDNORM);
     assert!(!c.more());
@@ -41,15 +42,12 @@ fn oneshot_on_a_pipe() {
     // The write end is writable at once; asking for IN too reports only OUT.
     ctx.submit(Op::poll(tx.as_fd(), PollEvents::OUT | PollEvents::IN))
         .unwrap();
-    assert_eq!(
-        common::wait_one(&mut ctx).poll_events(),
-        Ok(PollEvents::OUT)
-    );
+    assert_eq!(common::wait_one(&ctx).poll_events(), Ok(PollEvents::OUT));
     // The writer gone: HUP is reported although not asked for.
     drop(tx);
     ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
     assert_eq!(
-        common::wait_one(&mut ctx).poll_events(),
+        common::wait_one(&ctx).poll_events(),
         Ok(PollEvents::IN | PollEvents::HUP)
     );
 }
@@ -57,36 +55,33 @@ fn oneshot_on_a_pipe() {
 #[test]
 fn oneshot_on_an_eventfd() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let efd = eventfd(0, EventfdFlags::NONBLOCK).unwrap();
     ctx.submit(Op::poll(efd.as_fd(), PollEvents::IN | PollEvents::OUT))
         .unwrap();
-    assert_eq!(
-        common::wait_one(&mut ctx).poll_events(),
-        Ok(PollEvents::OUT)
-    );
+    assert_eq!(common::wait_one(&ctx).poll_events(), Ok(PollEvents::OUT));
     ctx.submit(Op::poll(efd.as_fd(), PollEvents::IN)).unwrap();
-    assert_quiet(&mut ctx);
+    assert_quiet(&ctx);
     common::eventfd_add(&efd, 3);
-    assert_eq!(common::wait_one(&mut ctx).poll_events(), Ok(PollEvents::IN));
+    assert_eq!(common::wait_one(&ctx).poll_events(), Ok(PollEvents::IN));
 }
 
 #[test]
 fn oneshot_on_a_socketpair() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     ctx.submit(Op::poll(b.as_fd(), PollEvents::IN | PollEvents::RDHUP))
         .unwrap();
-    assert_quiet(&mut ctx);
+    assert_quiet(&ctx);
     std::io::Write::write_all(&mut &a, b"abc").unwrap();
     let key = PollEvents::IN | PollEvents::PRI | PollEvents::RDNORM | PollEvents::RDBAND;
-    assert_woken(&common::wait_one(&mut ctx), PollEvents::IN, key);
+    assert_woken(&common::wait_one(&ctx), PollEvents::IN, key);
     a.shutdown(std::net::Shutdown::Write).unwrap();
     ctx.submit(Op::poll(b.as_fd(), PollEvents::IN | PollEvents::RDHUP))
         .unwrap();
     assert_eq!(
-        common::wait_one(&mut ctx).poll_events(),
+        common::wait_one(&ctx).poll_events(),
         Ok(PollEvents::IN | PollEvents::RDHUP)
     );
 }
@@ -94,7 +89,7 @@ fn oneshot_on_a_socketpair() {
 #[test]
 fn multishot_posts_an_event_per_readiness_until_cancelled() {
     require_device!();
-    let mut ctx = common::ctx(32);
+    let ctx = common::ctx(32);
     let efd = eventfd(0, EventfdFlags::NONBLOCK).unwrap();
     let resfd = eventfd(0, EventfdFlags::NONBLOCK).unwrap();
     let t = ctx
@@ -104,7 +99,7 @@ fn multishot_posts_an_event_per_readiness_until_cancelled() {
                 .with_eventfd(resfd.as_fd()),
         )
         .unwrap();
-    assert_quiet(&mut ctx);
+    assert_quiet(&ctx);
     let mut events = 0;
     for round in 1..=4 {
         common::eventfd_add(&efd, round);
@@ -124,7 +119,7 @@ fn multishot_posts_an_event_per_readiness_until_cancelled() {
     // The eventfd of the request is signalled only for the last event.
     assert_eq!(common::eventfd_take(&resfd), 0);
     ctx.cancel(t).unwrap();
-    let last = common::wait_one(&mut ctx);
+    let last = common::wait_one(&ctx);
     assert_eq!(last.token(), t);
     assert!(!last.more());
     assert_eq!((last.raw_result(), last.res2()), (0, 0));
@@ -133,20 +128,20 @@ fn multishot_posts_an_event_per_readiness_until_cancelled() {
     assert_eq!(common::eventfd_take(&resfd), 1);
     // Further readiness posts nothing.
     common::eventfd_add(&efd, 1);
-    assert_quiet(&mut ctx);
+    assert_quiet(&ctx);
 }
 
 #[test]
 fn multishot_ready_at_submission_and_on_a_pipe() {
     require_device!();
-    let mut ctx = common::ctx(32);
+    let ctx = common::ctx(32);
     let (rx, tx) = rustix::pipe::pipe().unwrap();
     rustix::io::write(&tx, b"a").unwrap();
     let t = ctx
         .submit(Op::poll_multishot(rx.as_fd(), PollEvents::IN))
         .unwrap();
     // Ready when submitted: an event at once.
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert!(c.more());
     assert_eq!(c.poll_events(), Ok(PollEvents::IN));
     // Each write into the emptied pipe wakes the reader up again (a pipe wakes its readers
@@ -173,7 +168,7 @@ fn multishot_ready_at_submission_and_on_a_pipe() {
 #[test]
 fn multishot_ends_with_eoverflow_when_the_ring_is_full() {
     require_device!();
-    let mut ctx = common::ctx(1);
+    let ctx = common::ctx(1);
     let cap = ctx.capacity();
     let efd = eventfd(0, EventfdFlags::NONBLOCK).unwrap();
     let t = ctx
@@ -200,7 +195,7 @@ fn multishot_ends_with_eoverflow_when_the_ring_is_full() {
 #[test]
 fn cancel_of_an_armed_poll() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let (rx, _tx) = rustix::pipe::pipe().unwrap();
     let t = ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
     // The kernel's EINPROGRESS ("found, being cancelled") is Ok.
@@ -208,7 +203,7 @@ fn cancel_of_an_armed_poll() {
     // Found once: a second cancel is EINVAL (the completion is not reaped yet).
     assert!(ctx.is_in_flight(t));
     assert_eq!(ctx.cancel(t), Err(Errno::INVAL));
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!(c.token(), t);
     assert_eq!(c.result(), Ok(0), "a cancelled poll completes with res 0");
     assert_eq!(c.poll_events(), Ok(PollEvents::empty()));
@@ -219,7 +214,7 @@ fn cancel_of_an_armed_poll() {
 #[test]
 fn only_polls_can_be_cancelled() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     // A noop (and a read) completes inside the submission: in flight until reaped, but the
     // kernel has nothing to cancel.
     let t = ctx.submit(Op::noop()).unwrap();
@@ -232,7 +227,7 @@ fn only_polls_can_be_cancelled() {
         .submit(Op::poll(fd.as_fd(), PollEvents::IN | PollEvents::OUT))
         .unwrap();
     assert_eq!(ctx.cancel(p), Err(Errno::INVAL));
-    let done = common::wait_n(&mut ctx, 3);
+    let done = common::wait_n(&ctx, 3);
     assert_eq!(done[2].token(), p);
     assert_eq!(done[2].poll_events(), Ok(PollEvents::IN | PollEvents::OUT));
 }
@@ -240,7 +235,7 @@ fn only_polls_can_be_cancelled() {
 #[test]
 fn cancel_all_ends_every_poll() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let pipes: Vec<_> = (0..3).map(|_| rustix::pipe::pipe().unwrap()).collect();
     for (rx, _) in &pipes {
         ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
@@ -249,7 +244,7 @@ fn cancel_all_ends_every_poll() {
     ctx.submit(Op::poll_multishot(efd.as_fd(), PollEvents::IN))
         .unwrap();
     assert_eq!(ctx.cancel_all(), 4);
-    let done = common::wait_n(&mut ctx, 4);
+    let done = common::wait_n(&ctx, 4);
     assert!(done.iter().all(|c| c.result() == Ok(0) && !c.more()));
     assert_eq!(ctx.in_flight(), 0);
     assert_eq!(ctx.cancel_all(), 0);
@@ -258,13 +253,13 @@ fn cancel_all_ends_every_poll() {
 #[test]
 fn poll_outlives_the_fd_it_was_given() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let (rx, tx) = rustix::pipe::pipe().unwrap();
     let t = ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
     // The kernel holds its own reference to the file: the pipe still has a reader.
     drop(rx);
     assert_eq!(rustix::io::write(&tx, b"x"), Ok(1));
-    let c = common::wait_one(&mut ctx);
+    let c = common::wait_one(&ctx);
     assert_eq!(c.token(), t);
     assert_woken(&c, PollEvents::IN, PollEvents::IN | PollEvents::RDNORM);
     // Completed: the request, and its reference, go away.
@@ -274,11 +269,11 @@ fn poll_outlives_the_fd_it_was_given() {
 #[test]
 fn poll_on_another_context() {
     require_device!();
-    let mut ctx = common::ctx(8);
-    let mut other = common::ctx(8);
+    let ctx = common::ctx(8);
+    let other = common::ctx(8);
     ctx.submit(Op::poll(other.as_fd(), PollEvents::IN)).unwrap();
-    assert_quiet(&mut ctx);
+    assert_quiet(&ctx);
     other.submit(Op::noop()).unwrap();
-    assert_eq!(common::wait_one(&mut ctx).poll_events(), Ok(PollEvents::IN));
+    assert_eq!(common::wait_one(&ctx).poll_events(), Ok(PollEvents::IN));
     assert_eq!(other.reap().len(), 1);
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The wait with a signal mask (`io_pgetevents(2)` semantics) and EINTR. A binary of its own:
 //! signal handlers are process-wide.
 
@@ -43,16 +44,16 @@ fn mask_sigusr1(how: libc::c_int) {
 fn armed_poll(how: libc::c_int) -> (Context, Token, OwnedFd, OwnedFd) {
     install_handler();
     mask_sigusr1(how);
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let (rx, tx) = rustix::pipe::pipe().unwrap();
     let t = ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
     (ctx, t, rx, tx)
 }
 
 /// Cancels the armed poll, checks its event (`res == 0`) and unblocks SIGUSR1 again.
-fn cancel_armed_poll(mut ctx: Context, t: Token) {
+fn cancel_armed_poll(ctx: Context, t: Token) {
     ctx.cancel(t).unwrap();
-    assert_eq!(common::wait_one(&mut ctx).result(), Ok(0));
+    assert_eq!(common::wait_one(&ctx).result(), Ok(0));
     mask_sigusr1(libc::SIG_UNBLOCK);
 }
 
@@ -77,7 +78,7 @@ fn self_thread() -> libc::pthread_t {
 #[test]
 fn signal_let_through_by_the_mask_interrupts_the_wait() {
     require_device!();
-    let (mut ctx, t, _rx, _tx) = armed_poll(libc::SIG_BLOCK);
+    let (ctx, t, _rx, _tx) = armed_poll(libc::SIG_BLOCK);
     let before = HANDLED.load(Ordering::SeqCst);
     let mask = SigMask::current_thread().unwrap();
     assert!(mask.contains(libc::SIGUSR1));
@@ -114,7 +115,7 @@ fn signal_let_through_by_the_mask_interrupts_the_wait() {
 #[test]
 fn blocked_signal_does_not_interrupt_and_the_mask_delivers_it() {
     require_device!();
-    let (mut ctx, t, _rx, _tx) = armed_poll(libc::SIG_BLOCK);
+    let (ctx, t, _rx, _tx) = armed_poll(libc::SIG_BLOCK);
     let before = HANDLED.load(Ordering::SeqCst);
     // Pending but blocked: a plain wait times out normally.
     // SAFETY: signals the calling thread itself; the handler is installed.
@@ -146,7 +147,7 @@ fn blocked_signal_does_not_interrupt_and_the_mask_delivers_it() {
 #[test]
 fn wait_with_sigmask_returns_completions() {
     require_device!();
-    let mut ctx = common::ctx(8);
+    let ctx = common::ctx(8);
     let (rx, tx) = rustix::pipe::pipe().unwrap();
     let t = ctx.submit(Op::poll(rx.as_fd(), PollEvents::IN)).unwrap();
     let writer = std::thread::spawn(move || {
@@ -167,7 +168,7 @@ fn wait_with_sigmask_returns_completions() {
 #[test]
 fn plain_wait_is_interrupted_by_a_handled_signal() {
     require_device!();
-    let (mut ctx, t, _rx, _tx) = armed_poll(libc::SIG_UNBLOCK);
+    let (ctx, t, _rx, _tx) = armed_poll(libc::SIG_UNBLOCK);
     // Signals every 100 ms until the wait returns, so that one surely lands inside it.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let target = self_thread() as usize;

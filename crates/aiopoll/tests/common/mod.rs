@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Helpers shared by the integration tests, which run against the real module.
 #![allow(dead_code)]
 
@@ -6,6 +7,14 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use aiopoll::{Completion, Context};
+
+/// Says on stderr, in one write, that `test` is skipped and why: `skipped <test>: <why>`. The
+/// guest runner (`scripts/crate.sh`) turns the test's verdict into a TAP `# SKIP` from it;
+/// libtest itself cannot tell a skipped test from a passed one.
+pub fn report_skip(test: &str, why: &str) {
+    // Straight to stderr, as one line: libtest captures only the print macros.
+    let _ = std::io::stderr().write_all(format!("skipped {test}: {why}\n").as_bytes());
+}
 
 /// Whether the test can run: true when `/dev/aiopoll` exists. Without it the test fails if
 /// `AIOPOLL_REQUIRE_DEVICE=1` (as in the VM), and is skipped with a message otherwise.
@@ -19,25 +28,41 @@ pub fn device_or_skip(test: &str) -> bool {
             aiopoll::DEVICE_PATH
         );
     }
-    // Straight to stderr: libtest captures only the print macros.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped {test}: {} is absent (load aiopoll.ko)",
-        aiopoll::DEVICE_PATH
+    report_skip(
+        test,
+        &format!("{} is absent (load aiopoll.ko)", aiopoll::DEVICE_PATH),
     );
     false
 }
 
-/// Returns from the test when the device is absent (see `device_or_skip`).
+/// The name of the test function this is expanded in, as `<test binary>::<test>`.
+#[macro_export]
+macro_rules! test_name {
+    () => {{
+        fn f() {}
+        let name = std::any::type_name_of_val(&f);
+        name.strip_suffix("::f").unwrap_or(name)
+    }};
+}
+
+/// Returns from the test when the device is absent (see `device_or_skip`). Every test of
+/// the crate that needs `/dev/aiopoll` starts with it.
 #[macro_export]
 macro_rules! require_device {
     () => {
-        fn f() {}
-        let name = std::any::type_name_of_val(&f);
-        if !common::device_or_skip(name.strip_suffix("::f").unwrap_or(name)) {
+        if !common::device_or_skip(test_name!()) {
             return;
         }
     };
+}
+
+/// Returns from the test, reported as skipped for `why` (see `report_skip`).
+#[macro_export]
+macro_rules! skip_test {
+    ($($why:tt)+) => {{
+        common::report_skip(test_name!(), &format!($($why)+));
+        return;
+    }};
 }
 
 pub fn ctx(nr_events: u32) -> Context {
@@ -45,7 +70,7 @@ pub fn ctx(nr_events: u32) -> Context {
 }
 
 /// Exactly one completion, waiting up to 5 s.
-pub fn wait_one(ctx: &mut Context) -> Completion {
+pub fn wait_one(ctx: &Context) -> Completion {
     let mut v = ctx
         .wait(1, Some(Duration::from_secs(5)))
         .expect("wait for one completion");
@@ -54,7 +79,7 @@ pub fn wait_one(ctx: &mut Context) -> Completion {
 }
 
 /// Waits until `n` completions in total have come (up to 5 s).
-pub fn wait_n(ctx: &mut Context, n: usize) -> Vec<Completion> {
+pub fn wait_n(ctx: &Context, n: usize) -> Vec<Completion> {
     let mut out = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while out.len() < n {
