@@ -120,7 +120,8 @@ impl Context {
         timeout: Option<i64>,
     ) -> Result<isize> {
         let ring = self.ring()?;
-        // A relative timeout; waits are in jiffies, rounded up, so never shorter than asked.
+        // A relative timeout; waits are in jiffies, rounded up, and a wait that the tick ends
+        // early goes on (see `TimedOut` below), so never shorter than asked.
         // The clock is read only when there is a timeout.
         let start = timeout.map(|ns| (ns, Instant::<Monotonic>::now()));
         let left = |start: &Option<(i64, Instant<Monotonic>)>| {
@@ -174,6 +175,10 @@ impl Context {
             });
             match end {
                 WaitEnd::Done => {}
+                WaitEnd::TimedOut if left(&start) != Some(0) => {
+                    // A wait in jiffies can end up to one jiffy early (it starts partway into
+                    // the current one): by the clock the deadline is still ahead, so wait on.
+                }
                 WaitEnd::TimedOut => {
                     // Collect what arrived at the deadline, then return.
                     got += events
