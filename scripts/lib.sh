@@ -42,6 +42,21 @@ debian_mirror() {
 	echo "${m%/}"
 }
 
+# debian_download DIR PKG=VERSION...: downloads Debian packages into DIR with a private apt
+# configuration (state under $AIOPOLL_CACHE/kernel/apt; the host's sources stay as they are),
+# from $KSRC_SUITE of the host's mirror. Updates the index when a package is not found.
+debian_download() {
+	local dir=$1 apt=$AIOPOLL_CACHE/kernel/apt alog=$AIOPOLL_CACHE/kernel/apt.log
+	shift
+	mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$dir"
+	printf 'deb %s %s main\n' "$(debian_mirror)" "$KSRC_SUITE" >"$apt/sources.list"
+	local aptopts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o Debug::NoLocking=1)
+	(cd "$dir" && apt-get "${aptopts[@]}" download "$@") >>"$alog" 2>&1 && return 0
+	apt-get "${aptopts[@]}" update >>"$alog" 2>&1 || die "apt-get update for $KSRC_SUITE failed, see $alog"
+	(cd "$dir" && apt-get "${aptopts[@]}" download "$@") >>"$alog" 2>&1
+}
+
 # host_install PKG...: install the Debian packages that are missing on the host.
 host_install() {
 	local missing=() p
