@@ -7,6 +7,7 @@
 #   kernel/src/linux-$KVER/   unpacked linux-source package
 #   kernel/build/$KVER-$FLAVOUR-$HASH/   configured and built kernel trees
 #   initramfs/$HASH.cpio.gz   busybox guest image
+#   stock/                    Debian's stock kernels: packages, rebuilt Rust metadata (stock.sh)
 
 set -euo pipefail
 
@@ -18,6 +19,10 @@ KVER=7.3.4
 KSRC_PKG=linux-source-7.3
 KSRC_PKGVER=7.3.4-1~bpo13+1
 KSRC_SUITE=trixie-backports
+
+# Debian's own kernels of the same source (scripts/stock.sh): linux-image-$STOCK_ABI-FLAVOUR
+# and linux-headers-$STOCK_ABI-FLAVOUR, version $KSRC_PKGVER, in $KSRC_SUITE.
+STOCK_ABI=7.3.4+deb13
 
 # Toolchain minimums of Linux 7.3 (scripts/min-tool-version.sh, scripts/rust_is_available.sh).
 MIN_CLANG=17
