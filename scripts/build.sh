@@ -17,8 +17,12 @@
 #
 # AIOPOLL_FLAVOUR=perf|rt builds the module (and stages the payload) for that flavour of the
 # cached kernel instead of the test kernel; its objects go to build/module-FLAVOUR/.
+# AIOPOLL_FLAVOUR=stock|stock-rt|stock-cloud does the same for Debian's own kernel of that
+# flavour (linux-image-7.3.4+deb13-amd64, -rt-amd64, -cloud-amd64; scripts/stock.sh).
 # KDIR=/path builds against a prepared kernel tree of your own with your own toolchain
-# (LLVM=1 by default; set LLVM= to what your tree was built with).
+# (LLVM=1 by default; set LLVM= to what your tree was built with). When KDIR is Debian's
+# headers (/usr/src/linux-headers-7.3.4+deb13-amd64), which lack the Rust metadata,
+# scripts/stock.sh rebuilds it and the module is built with the toolchain that built Debian's.
 # AIOPOLL_BUILD_DIR=/path uses that directory instead of build/ (the host tests stage
 # payloads from partial build directories of their own with it).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -30,16 +34,37 @@ kdir() {
 	if [ -n "${KDIR:-}" ]; then
 		[ -f "$KDIR/Makefile" ] || die "KDIR=$KDIR is not a kernel tree"
 		[ -f "$KDIR/Module.symvers" ] || die "KDIR=$KDIR is not built (no Module.symvers): run 'make modules_prepare' or a full build there"
-		echo "$KDIR"
+		if debian_headers "$KDIR"; then "$AIOPOLL_TOP/scripts/stock.sh" kdir "$KDIR"; else echo "$KDIR"; fi
+	elif [ -n "$(debian_flavour)" ]; then
+		"$AIOPOLL_TOP/scripts/stock.sh" kdir "$(debian_flavour)"
 	else
 		"$AIOPOLL_TOP/scripts/kernel.sh" build "${AIOPOLL_FLAVOUR:-test}"
 	fi
 }
 
+# The Debian flavour of a stock AIOPOLL_FLAVOUR (empty for the project's own kernels).
+debian_flavour() {
+	case "${AIOPOLL_FLAVOUR:-test}" in
+	stock) echo amd64 ;;
+	stock-rt) echo rt-amd64 ;;
+	stock-cloud) echo cloud-amd64 ;;
+	esac
+}
+
+# debian_headers DIR: DIR is a Debian linux-headers-* tree of a Rust kernel, without the Rust
+# metadata (Debian does not package it).
+debian_headers() {
+	[ -f "$1/.config" ] && grep -q '^CONFIG_RUST=y' "$1/.config" && [ ! -f "$1/rust/libkernel.rmeta" ] &&
+		grep -qs Debian "$1/include/generated/package.h"
+}
+
 # The kernel source tree behind a build directory (O= trees link it as "source").
 ksrc() {
 	local k=$1
-	if [ -e "$k/source" ]; then readlink -f "$k/source"; else echo "$k"; fi
+	if [ -f "$k/.aiopoll-stock" ]; then
+		# Debian's headers: the same version's full source (kselftest_harness.h).
+		"$AIOPOLL_TOP/scripts/kernel.sh" source
+	elif [ -e "$k/source" ]; then readlink -f "$k/source"; else echo "$k"; fi
 }
 
 # The flavour of the cached kernel in use (AIOPOLL_FLAVOUR: test, perf or rt); with KDIR, the
@@ -76,7 +101,12 @@ kmake() {
 	shift
 	grep -q '^CONFIG_RUST=y' "$k/.config" || die "$k has no CONFIG_RUST=y: aiopoll is written in Rust"
 	local m=${M:-$AIOPOLL_TOP}
-	if [ -n "${KDIR:-}" ] && [ "${AIOPOLL_TOOLCHAIN:-}" != chroot ]; then
+	if [ -f "$k/.aiopoll-stock" ]; then
+		# A Debian kernel (scripts/stock.sh): its .kernelvariables name the compiler (gcc-14),
+		# so no LLVM=; the toolchain is the one whose rustc built it (stock.sh checked).
+		(cd "$m" && AIOPOLL_BINDS="$(cd "$k/../../.." && pwd)" "$TC" exec \
+			make -s -C "$k" M="$m" "$@")
+	elif [ -n "${KDIR:-}" ] && [ "${AIOPOLL_TOOLCHAIN:-}" != chroot ]; then
 		make -C "$k" M="$m" LLVM="${LLVM:-1}" "$@"
 	else
 		(cd "$m" && AIOPOLL_BINDS="$k" "$TC" exec \
@@ -160,7 +190,12 @@ payload() {
 	# for the block paths), in /aiopoll/modules, to be loaded in this order.
 	mkdir -p "$p/modules"
 	for m in fs/configfs/configfs.ko drivers/block/null_blk/null_blk.ko; do
-		if [ -f "$k/$m" ]; then cp "$k/$m" "$p/modules/"; fi
+		if [ -f "$k/$m" ]; then
+			cp "$k/$m" "$p/modules/"
+		elif [ -f "$k/aiopoll-boot/modules/$(basename "$m")" ]; then
+			# A stock kernel's (scripts/stock.sh), uncompressed.
+			cp "$k/aiopoll-boot/modules/$(basename "$m")" "$p/modules/"
+		fi
 	done
 	cp "$AIOPOLL_TOP/selftests/run_tests.sh" "$AIOPOLL_TOP/selftests/tap.sh" "$p/selftests/"
 	if [ -d "$BUILD/selftests" ]; then
