@@ -69,18 +69,19 @@ fetch() {
 # The Debian headers directory of a flavour (fetched) or as given.
 headers_dir() {
 	case "$1" in
-	*/*) (cd "$1" && pwd) ;;
+	*/*) (cd "$1" && pwd -P) ;;
 	*) echo "$(fetch "$1")/usr/src/linux-headers-$STOCK_ABI-$1" ;;
 	esac
 }
 
 # The cache directory for a headers directory: release plus a key over what the rebuilt
-# metadata depends on.
+# metadata depends on. Not the toolchain: whichever it is (host or chroot), rebuild() makes
+# sure it is the one that built the kernel.
 outdir() {
 	local h=$1 key
 	key=$( { cat "$h/.config" "$h/Module.symvers" "$h/include/generated/package.h"
 		cat "$h/.kernelvariables" 2>/dev/null || true
-		echo "$KSRC_PKG $KSRC_PKGVER $("$TC" mode)"
+		echo "$KSRC_PKG $KSRC_PKGVER"
 		sed -n '/^# BUILD-KEY-START/,/^# BUILD-KEY-END/p' "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-12)
 	echo "$SROOT/$(release_of "$h")-$key"
 }
