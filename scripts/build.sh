@@ -202,6 +202,7 @@ payload() {
 		cp -r "$BUILD/selftests/." "$p/selftests/"
 		cp "$AIOPOLL_TOP/selftests/fuzz_test.sh" "$p/selftests/aiopoll_fuzz_test"
 		cp "$AIOPOLL_TOP/selftests/kmemleak_test.sh" "$p/selftests/aiopoll_kmemleak_test"
+		cp "$AIOPOLL_TOP/selftests/autoload_test.sh" "$p/selftests/aiopoll_autoload_test"
 	fi
 	if [ -d "$BUILD/libaio-diff" ]; then
 		cp -r "$BUILD/libaio-diff" "$p/libaio"
