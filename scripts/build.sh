@@ -3,6 +3,9 @@
 # Builds aiopoll's parts and stages what the guest needs.
 #
 #   scripts/build.sh module      aiopoll.ko (against $KDIR, or the cached test kernel)
+#   scripts/build.sh modules_install   install aiopoll.ko with kbuild's modules_install into
+#                                /lib/modules/RELEASE/updates/ (under $INSTALL_MOD_PATH if set) and
+#                                run depmod; builds it first
 #   scripts/build.sh selftests   static selftest binaries in build/selftests/
 #   scripts/build.sh userspace   libaiopoll (build/lib, build/include), the libaio differential
 #                                tests (build/libaio-diff), the C examples and the poll
@@ -95,6 +98,28 @@ module() {
 	log "built $d/aiopoll.ko against $k"
 }
 
+modules_install() {
+	local k d dst rel imp=
+	module
+	k=$(kdir)
+	d=$(moddir)
+	if [ -n "${INSTALL_MOD_PATH:-}" ]; then
+		mkdir -p "$INSTALL_MOD_PATH"
+		imp=$(cd "$INSTALL_MOD_PATH" && pwd -P)
+	fi
+	mkdir -p "$imp/lib/modules"
+	dst=$(cd "$imp/lib/modules" && pwd -P)
+	# In the toolchain chroot, the destination is bind-mounted at its own path.
+	M="$d" AIOPOLL_EXTRA_BINDS="$dst" kmake "$k" ${imp:+INSTALL_MOD_PATH="$imp"} modules_install
+	rel=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' "$k/include/generated/utsrelease.h")
+	# kbuild runs depmod only next to a System.map, which headers packages do not have.
+	if [ ! -f "$k/System.map" ]; then
+		(cd "$dst" && AIOPOLL_BINDS="$dst" "$TC" exec env PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+			depmod -a ${imp:+-b "$imp"} "$rel") || die "depmod $rel failed"
+	fi
+	log "installed aiopoll.ko into $dst/$rel/updates/"
+}
+
 # kmake KDIR ARGS...: runs kbuild for this external module.
 kmake() {
 	local k=$1
@@ -104,12 +129,12 @@ kmake() {
 	if [ -f "$k/.aiopoll-stock" ]; then
 		# A Debian kernel (scripts/stock.sh): its .kernelvariables name the compiler (gcc-14),
 		# so no LLVM=; the toolchain is the one whose rustc built it (stock.sh checked).
-		(cd "$m" && AIOPOLL_BINDS="$(cd "$k/../../.." && pwd)" "$TC" exec \
+		(cd "$m" && AIOPOLL_BINDS="$(cd "$k/../../.." && pwd)${AIOPOLL_EXTRA_BINDS:+:$AIOPOLL_EXTRA_BINDS}" "$TC" exec \
 			make -s -C "$k" M="$m" "$@")
 	elif [ -n "${KDIR:-}" ] && [ "${AIOPOLL_TOOLCHAIN:-}" != chroot ]; then
 		make -C "$k" M="$m" LLVM="${LLVM:-1}" "$@"
 	else
-		(cd "$m" && AIOPOLL_BINDS="$k" "$TC" exec \
+		(cd "$m" && AIOPOLL_BINDS="$k${AIOPOLL_EXTRA_BINDS:+:$AIOPOLL_EXTRA_BINDS}" "$TC" exec \
 			make -s -C "$k" M="$m" LLVM="$("$TC" llvm)" "$@")
 	fi
 }
@@ -229,11 +254,12 @@ payload() {
 
 case "${1:-}" in
 module) module ;;
+modules_install) modules_install ;;
 selftests) selftests ;;
 userspace) userspace ;;
 payload) payload ;;
 kdir) kdir ;;
 clippy) clippy ;;
 fmt) shift; fmt "$@" ;;
-*) die "usage: $0 module|selftests|userspace|payload|kdir|clippy|fmt [--check]" ;;
+*) die "usage: $0 module|modules_install|selftests|userspace|payload|kdir|clippy|fmt [--check]" ;;
 esac
