@@ -3,8 +3,10 @@
 # scripts under scripts/ provision the toolchain, the test kernel and the VM, and cache them
 # under ${AIOPOLL_CACHE:-$XDG_CACHE_HOME/aiopoll}.
 #
-#   make run            boot the test kernel, load aiopoll.ko and run the demo
-#   make check          the whole test suite in the VM (STRESS=full for full stress counts)
+#   make run            boot Debian's stock kernel, load aiopoll.ko and run the demo
+#                       (RUN_KERNEL=test: the project's KASAN + lockdep kernel instead)
+#   make check          the whole test suite in the VM (STRESS=full for full stress counts;
+#                       STOCK=0 skips the guests of Debian's stock kernels)
 #   make userspace      libaiopoll (libaio API), the examples and the Rust crate, into build/
 #   make install PREFIX=/usr/local   install libaiopoll, its headers, the libaio.so.1 drop-in
 #                       and the man pages (LIBDIR, INCLUDEDIR, MANDIR, DESTDIR;
