@@ -3,8 +3,10 @@
 # scripts under scripts/ provision the toolchain, the test kernel and the VM, and cache them
 # under ${AIOPOLL_CACHE:-$XDG_CACHE_HOME/aiopoll}.
 #
-#   make run            boot the test kernel, load aiopoll.ko and run the demo
-#   make check          the whole test suite in the VM (STRESS=full for full stress counts)
+#   make run            boot Debian's stock kernel, load aiopoll.ko and run the demo
+#                       (RUN_KERNEL=test: the project's KASAN + lockdep kernel instead)
+#   make check          the whole test suite in the VM (STRESS=full for full stress counts;
+#                       STOCK=0 skips the guests of Debian's stock kernels)
 #   make userspace      libaiopoll (libaio API), the examples and the Rust crate, into build/
 #   make install PREFIX=/usr/local   install libaiopoll, its headers, the libaio.so.1 drop-in
 #                       and the man pages (LIBDIR, INCLUDEDIR, MANDIR, DESTDIR;
@@ -12,7 +14,9 @@
 #   make fuzz SECONDS=N [SEED=S]     the ioctl fuzzer in the VM for N seconds
 #   make vm-run RUN='<cmd>' SHARE=/abs/dir   run your own command in the guest
 #   make bench          readiness-polling benchmark: aiopoll, fs/aio, io_uring, epoll (RUNS=5)
-#   make KDIR=/path     build aiopoll.ko against your own prepared kernel tree
+#   make KDIR=/path     build aiopoll.ko against your own prepared kernel tree, or Debian's
+#                       headers (/lib/modules/$(uname -r)/build)
+#   make modules_install KDIR=/path  install it into /lib/modules/RELEASE/updates, depmod
 #
 # `make help` lists everything.
 
@@ -35,13 +39,16 @@ export AIOPOLL_RUN
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: all module selftests userspace install uninstall run check fuzz vm-run kernel kernel-perf bench bench-iopoll fmt fmt-check lint \
+.PHONY: all module modules_install selftests userspace install uninstall run check fuzz vm-run kernel kernel-perf bench bench-iopoll fmt fmt-check lint \
 	clean help
 
 all: module selftests
 
 module:
 	@$(SCRIPTS)/build.sh module
+
+modules_install:
+	@INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) $(SCRIPTS)/build.sh modules_install
 
 selftests:
 	@$(SCRIPTS)/build.sh selftests
@@ -108,4 +115,4 @@ clean:
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
-	@echo "Other targets: module selftests userspace install uninstall fuzz kernel kernel-perf bench bench-iopoll fmt fmt-check lint clean"
+	@echo "Other targets: module modules_install selftests userspace install uninstall fuzz kernel kernel-perf bench bench-iopoll fmt fmt-check lint clean"

@@ -24,6 +24,10 @@ module! {
     authors: ["The aiopoll developers"],
     description: "Asynchronous readiness polling and async I/O contexts through /dev/aiopoll",
     license: "GPL",
+    // Opening /dev/aiopoll loads the module: kmod's static-nodes (systemd-tmpfiles) makes the
+    // node at boot from these two aliases, and the misc driver asks for char-major-10-MINOR
+    // when a node of a minor nobody registered is opened.
+    alias: ["devname:aiopoll", "char-major-10-243"],
     params: {
         max_events: u32 {
             default: 65536,
@@ -34,6 +38,10 @@ module! {
 
 /// Permissions of `/dev/aiopoll`: any user may create contexts, as with `io_setup(2)`.
 const DEVICE_MODE: u16 = 0o666;
+
+/// The misc minor of `/dev/aiopoll`, from the range `Documentation/admin-guide/devices.txt`
+/// reserves for local use (243-254), as `alias` above says; a dynamic one when it is taken.
+const DEVICE_MINOR: i32 = 243;
 
 /// The loaded module: it owns the misc device registration and the workqueue.
 ///
@@ -59,13 +67,14 @@ impl kernel::InPlaceModule for AiopollModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             _wq: sys::Workqueue::new()?,
-            dev <- fops::Registration::register(c"aiopoll", DEVICE_MODE),
+            dev <- fops::Registration::register(c"aiopoll", DEVICE_MINOR, DEVICE_MODE),
         })
-        .pin_chain(|_| {
+        .pin_chain(|this| {
             pr_info!(
-                "ABI {}.{}, /dev/aiopoll registered\n",
+                "ABI {}.{}, /dev/aiopoll registered (10:{})\n",
                 uapi::ABI_MAJOR,
-                uapi::ABI_MINOR
+                uapi::ABI_MINOR,
+                this.dev.minor()
             );
             Ok(())
         })

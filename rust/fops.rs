@@ -72,23 +72,46 @@ unsafe impl Send for Registration {}
 unsafe impl Sync for Registration {}
 
 impl Registration {
-    /// Registers the misc device `name` with a dynamic minor and permissions `mode`.
-    pub(crate) fn register(name: &'static CStr, mode: u16) -> impl PinInit<Self, Error> {
+    /// Registers the misc device `name` with permissions `mode`, at the fixed `minor` when it
+    /// is free (opening a device node of that minor then loads the module: see the aliases in
+    /// `aiopoll.rs`), else at a dynamic minor.
+    pub(crate) fn register(
+        name: &'static CStr,
+        minor: c_int,
+        mode: u16,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             misc <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
-                let mut misc: bindings::miscdevice = pin_init::zeroed();
-                misc.minor = bindings::MISC_DYNAMIC_MINOR as c_int;
-                misc.name = name.as_char_ptr();
-                misc.fops = &FOPS.0;
-                misc.mode = mode;
-                // SAFETY: The initialiser may write to `slot`.
-                unsafe { slot.write(misc) };
-                // SAFETY: `slot` holds an initialised `miscdevice` whose memory is pinned and
-                // outlives the registration, because `Drop` deregisters before it is freed.
-                // INVARIANT: On success the device is registered.
-                to_result(unsafe { bindings::misc_register(slot) })
+                let mut ret = Err(EBUSY);
+                for m in [minor, bindings::MISC_DYNAMIC_MINOR as c_int] {
+                    let mut misc: bindings::miscdevice = pin_init::zeroed();
+                    misc.minor = m;
+                    misc.name = name.as_char_ptr();
+                    misc.fops = &FOPS.0;
+                    misc.mode = mode;
+                    // SAFETY: The initialiser may write to `slot`; a failed `misc_register()`
+                    // left nothing that refers to it.
+                    unsafe { slot.write(misc) };
+                    // SAFETY: `slot` holds an initialised `miscdevice` whose memory is pinned
+                    // and outlives the registration, because `Drop` deregisters before it is
+                    // freed.
+                    // INVARIANT: On success the device is registered.
+                    ret = to_result(unsafe { bindings::misc_register(slot) });
+                    if ret != Err(EBUSY) || m == bindings::MISC_DYNAMIC_MINOR as c_int {
+                        break;
+                    }
+                    pr_warn!("misc minor {m} is taken: a dynamic one instead (no autoloading)\n");
+                }
+                ret
             }),
         })
+    }
+
+    /// The misc minor the device got.
+    pub(crate) fn minor(&self) -> c_int {
+        // SAFETY: By the type invariant the device is registered: `misc_register()` wrote the
+        // minor and nothing writes it until `misc_deregister()`.
+        unsafe { (*self.misc.get()).minor }
     }
 }
 

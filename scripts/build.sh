@@ -3,6 +3,9 @@
 # Builds aiopoll's parts and stages what the guest needs.
 #
 #   scripts/build.sh module      aiopoll.ko (against $KDIR, or the cached test kernel)
+#   scripts/build.sh modules_install   install aiopoll.ko with kbuild's modules_install into
+#                                /lib/modules/RELEASE/updates/ (under $INSTALL_MOD_PATH if set) and
+#                                run depmod; builds it first
 #   scripts/build.sh selftests   static selftest binaries in build/selftests/
 #   scripts/build.sh userspace   libaiopoll (build/lib, build/include), the libaio differential
 #                                tests (build/libaio-diff), the C examples and the poll
@@ -17,8 +20,12 @@
 #
 # AIOPOLL_FLAVOUR=perf|rt builds the module (and stages the payload) for that flavour of the
 # cached kernel instead of the test kernel; its objects go to build/module-FLAVOUR/.
+# AIOPOLL_FLAVOUR=stock|stock-rt|stock-cloud does the same for Debian's own kernel of that
+# flavour (linux-image-7.3.4+deb13-amd64, -rt-amd64, -cloud-amd64; scripts/stock.sh).
 # KDIR=/path builds against a prepared kernel tree of your own with your own toolchain
-# (LLVM=1 by default; set LLVM= to what your tree was built with).
+# (LLVM=1 by default; set LLVM= to what your tree was built with). When KDIR is Debian's
+# headers (/usr/src/linux-headers-7.3.4+deb13-amd64), which lack the Rust metadata,
+# scripts/stock.sh rebuilds it and the module is built with the toolchain that built Debian's.
 # AIOPOLL_BUILD_DIR=/path uses that directory instead of build/ (the host tests stage
 # payloads from partial build directories of their own with it).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -30,16 +37,37 @@ kdir() {
 	if [ -n "${KDIR:-}" ]; then
 		[ -f "$KDIR/Makefile" ] || die "KDIR=$KDIR is not a kernel tree"
 		[ -f "$KDIR/Module.symvers" ] || die "KDIR=$KDIR is not built (no Module.symvers): run 'make modules_prepare' or a full build there"
-		echo "$KDIR"
+		if debian_headers "$KDIR"; then "$AIOPOLL_TOP/scripts/stock.sh" kdir "$KDIR"; else echo "$KDIR"; fi
+	elif [ -n "$(debian_flavour)" ]; then
+		"$AIOPOLL_TOP/scripts/stock.sh" kdir "$(debian_flavour)"
 	else
 		"$AIOPOLL_TOP/scripts/kernel.sh" build "${AIOPOLL_FLAVOUR:-test}"
 	fi
 }
 
+# The Debian flavour of a stock AIOPOLL_FLAVOUR (empty for the project's own kernels).
+debian_flavour() {
+	case "${AIOPOLL_FLAVOUR:-test}" in
+	stock) echo amd64 ;;
+	stock-rt) echo rt-amd64 ;;
+	stock-cloud) echo cloud-amd64 ;;
+	esac
+}
+
+# debian_headers DIR: DIR is a Debian linux-headers-* tree of a Rust kernel, without the Rust
+# metadata (Debian does not package it).
+debian_headers() {
+	[ -f "$1/.config" ] && grep -q '^CONFIG_RUST=y' "$1/.config" && [ ! -f "$1/rust/libkernel.rmeta" ] &&
+		grep -qs Debian "$1/include/generated/package.h"
+}
+
 # The kernel source tree behind a build directory (O= trees link it as "source").
 ksrc() {
 	local k=$1
-	if [ -e "$k/source" ]; then readlink -f "$k/source"; else echo "$k"; fi
+	if [ -f "$k/.aiopoll-stock" ]; then
+		# Debian's headers: the same version's full source (kselftest_harness.h).
+		"$AIOPOLL_TOP/scripts/kernel.sh" source
+	elif [ -e "$k/source" ]; then readlink -f "$k/source"; else echo "$k"; fi
 }
 
 # The flavour of the cached kernel in use (AIOPOLL_FLAVOUR: test, perf or rt); with KDIR, the
@@ -70,16 +98,43 @@ module() {
 	log "built $d/aiopoll.ko against $k"
 }
 
+modules_install() {
+	local k d dst rel imp=
+	module
+	k=$(kdir)
+	d=$(moddir)
+	if [ -n "${INSTALL_MOD_PATH:-}" ]; then
+		mkdir -p "$INSTALL_MOD_PATH"
+		imp=$(cd "$INSTALL_MOD_PATH" && pwd -P)
+	fi
+	mkdir -p "$imp/lib/modules"
+	dst=$(cd "$imp/lib/modules" && pwd -P)
+	# In the toolchain chroot, the destination is bind-mounted at its own path.
+	M="$d" AIOPOLL_EXTRA_BINDS="$dst" kmake "$k" ${imp:+INSTALL_MOD_PATH="$imp"} modules_install
+	rel=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' "$k/include/generated/utsrelease.h")
+	# kbuild runs depmod only next to a System.map, which headers packages do not have.
+	if [ ! -f "$k/System.map" ]; then
+		(cd "$dst" && AIOPOLL_BINDS="$dst" "$TC" exec env PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+			depmod -a ${imp:+-b "$imp"} "$rel") || die "depmod $rel failed"
+	fi
+	log "installed aiopoll.ko into $dst/$rel/updates/"
+}
+
 # kmake KDIR ARGS...: runs kbuild for this external module.
 kmake() {
 	local k=$1
 	shift
 	grep -q '^CONFIG_RUST=y' "$k/.config" || die "$k has no CONFIG_RUST=y: aiopoll is written in Rust"
 	local m=${M:-$AIOPOLL_TOP}
-	if [ -n "${KDIR:-}" ] && [ "${AIOPOLL_TOOLCHAIN:-}" != chroot ]; then
+	if [ -f "$k/.aiopoll-stock" ]; then
+		# A Debian kernel (scripts/stock.sh): its .kernelvariables name the compiler (gcc-14),
+		# so no LLVM=; the toolchain is the one whose rustc built it (stock.sh checked).
+		(cd "$m" && AIOPOLL_BINDS="$(cd "$k/../../.." && pwd)${AIOPOLL_EXTRA_BINDS:+:$AIOPOLL_EXTRA_BINDS}" "$TC" exec \
+			make -s -C "$k" M="$m" "$@")
+	elif [ -n "${KDIR:-}" ] && [ "${AIOPOLL_TOOLCHAIN:-}" != chroot ]; then
 		make -C "$k" M="$m" LLVM="${LLVM:-1}" "$@"
 	else
-		(cd "$m" && AIOPOLL_BINDS="$k" "$TC" exec \
+		(cd "$m" && AIOPOLL_BINDS="$k${AIOPOLL_EXTRA_BINDS:+:$AIOPOLL_EXTRA_BINDS}" "$TC" exec \
 			make -s -C "$k" M="$m" LLVM="$("$TC" llvm)" "$@")
 	fi
 }
@@ -160,13 +215,19 @@ payload() {
 	# for the block paths), in /aiopoll/modules, to be loaded in this order.
 	mkdir -p "$p/modules"
 	for m in fs/configfs/configfs.ko drivers/block/null_blk/null_blk.ko; do
-		if [ -f "$k/$m" ]; then cp "$k/$m" "$p/modules/"; fi
+		if [ -f "$k/$m" ]; then
+			cp "$k/$m" "$p/modules/"
+		elif [ -f "$k/aiopoll-boot/modules/$(basename "$m")" ]; then
+			# A stock kernel's (scripts/stock.sh), uncompressed.
+			cp "$k/aiopoll-boot/modules/$(basename "$m")" "$p/modules/"
+		fi
 	done
 	cp "$AIOPOLL_TOP/selftests/run_tests.sh" "$AIOPOLL_TOP/selftests/tap.sh" "$p/selftests/"
 	if [ -d "$BUILD/selftests" ]; then
 		cp -r "$BUILD/selftests/." "$p/selftests/"
 		cp "$AIOPOLL_TOP/selftests/fuzz_test.sh" "$p/selftests/aiopoll_fuzz_test"
 		cp "$AIOPOLL_TOP/selftests/kmemleak_test.sh" "$p/selftests/aiopoll_kmemleak_test"
+		cp "$AIOPOLL_TOP/selftests/autoload_test.sh" "$p/selftests/aiopoll_autoload_test"
 	fi
 	if [ -d "$BUILD/libaio-diff" ]; then
 		cp -r "$BUILD/libaio-diff" "$p/libaio"
@@ -193,11 +254,12 @@ payload() {
 
 case "${1:-}" in
 module) module ;;
+modules_install) modules_install ;;
 selftests) selftests ;;
 userspace) userspace ;;
 payload) payload ;;
 kdir) kdir ;;
 clippy) clippy ;;
 fmt) shift; fmt "$@" ;;
-*) die "usage: $0 module|selftests|userspace|payload|kdir|clippy|fmt [--check]" ;;
+*) die "usage: $0 module|modules_install|selftests|userspace|payload|kdir|clippy|fmt [--check]" ;;
 esac

@@ -9,6 +9,10 @@
 # A second guest then boots the PREEMPT_RT flavour of the test kernel (scripts/config.rt)
 # and runs RT_TESTS there (default: the tests of the wake-up, poll, signal and polled-I/O
 # paths; TESTS when given), with its own kernel log scan. RT=0 skips it.
+# Two more boot Debian's stock kernels, linux-image-7.3.4+deb13-amd64 and -rt-amd64, with the
+# module built against their headers (scripts/stock.sh), and run STOCK_TESTS there (default:
+# RT_TESTS plus the teardown, libaio, examples and unload tests; TESTS when given), each with
+# its own kernel log scan. STOCK=0 skips both; STOCK=amd64 or STOCK=rt-amd64 runs one.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 B=$AIOPOLL_TOP/scripts/build.sh
@@ -60,22 +64,47 @@ set +e
 vmrc=$?
 set -e
 
-# The PREEMPT_RT guest: the module built for the rt flavour, the same test binaries.
+# extra_guest FLAVOUR WHAT TESTS: the module built for FLAVOUR, the same test binaries, in a
+# guest of that kernel; its output and kernel log in build/vm/check-FLAVOUR.out and
+# check-FLAVOUR-kernel.log. Adds FLAVOUR to $extras and its status to $extra_rc.
+extras=() extra_what=() extra_rc=()
+extra_guest() {
+	local f=$1 what=$2 tests=$3 p rc
+	log "$what guest: $tests"
+	AIOPOLL_FLAVOUR=$f "$B" module
+	p=$(AIOPOLL_FLAVOUR=$f "$B" payload)
+	set +e
+	"$AIOPOLL_TOP/scripts/vm.sh" --payload "$p" --kernel "$(AIOPOLL_FLAVOUR=$f "$B" kdir)" \
+		--timeout "$timeout" --log "$AIOPOLL_TOP/build/vm/check-$f-kernel.log" \
+		--out "$AIOPOLL_TOP/build/vm/check-$f.out" -- "$(guest_cmd "$tests")"
+	rc=$?
+	set -e
+	extras+=("$f") extra_what+=("$what") extra_rc+=("$rc")
+}
+
+# The PREEMPT_RT guest: the rt flavour of the test kernel.
 rt=${RT:-1}
 [ -n "${KDIR:-}" ] && rt=0
-rtout=$AIOPOLL_TOP/build/vm/check-rt.out
-rtklog=$AIOPOLL_TOP/build/vm/check-rt-kernel.log
-rtrc=0
-if [ "$rt" = 1 ]; then
-	rt_tests=${TESTS:-${RT_TESTS:-aiopoll_dev_test aiopoll_ctx_test aiopoll_signal_test aiopoll_swait_test aiopoll_compat_test aiopoll_poll_test aiopoll_iopoll_test}}
-	log "PREEMPT_RT guest: $rt_tests"
-	AIOPOLL_FLAVOUR=rt "$B" module
-	rtpayload=$(AIOPOLL_FLAVOUR=rt "$B" payload)
-	set +e
-	"$AIOPOLL_TOP/scripts/vm.sh" --payload "$rtpayload" --kernel "$(AIOPOLL_FLAVOUR=rt "$B" kdir)" \
-		--timeout "$timeout" --log "$rtklog" --out "$rtout" -- "$(guest_cmd "$rt_tests")"
-	rtrc=$?
-	set -e
+rt_tests=${TESTS:-${RT_TESTS:-aiopoll_dev_test aiopoll_ctx_test aiopoll_signal_test aiopoll_swait_test aiopoll_compat_test aiopoll_poll_test aiopoll_iopoll_test}}
+if [ "$rt" = 1 ]; then extra_guest rt PREEMPT_RT "$rt_tests"; fi
+
+# Debian's stock kernels.
+stock=${STOCK:-1}
+[ -n "${KDIR:-}" ] && stock=0
+case "$stock" in
+0) ;;
+1) stock="amd64 rt-amd64" ;;
+amd64|rt-amd64|"amd64 rt-amd64"|"rt-amd64 amd64") ;;
+*) die "STOCK must be 0, 1, amd64 or rt-amd64" ;;
+esac
+if [ "$stock" != 0 ]; then
+	stock_tests=${TESTS:-${STOCK_TESTS:-$rt_tests aiopoll_teardown_test aiopoll_libaio_diff aiopoll_examples_test aiopoll_unload_test}}
+	for f in $stock; do
+		case "$f" in
+		amd64) extra_guest stock "Debian stock 7.3.4+deb13-amd64" "$stock_tests" ;;
+		rt-amd64) extra_guest stock-rt "Debian stock 7.3.4+deb13-rt-amd64" "$stock_tests" ;;
+		esac
+	done
 fi
 
 pass=0 fail=0 skip=0 ran=0
@@ -115,12 +144,13 @@ fail=$((fail + $(grep -c '^not ok ' "$hostout" || true)))
 skip=$((skip + hskip))
 echo "# aiopoll check: kernel log scan"
 verdict "$klog" "$vmrc" 0 "test"
-if [ "$rt" = 1 ]; then
-	echo "# aiopoll check: PREEMPT_RT guest ($(grep -cE '^(not )?ok [0-9]+ ' "$rtout" || true) results above, in $rtout)"
+for i in "${!extras[@]}"; do
+	o=$AIOPOLL_TOP/build/vm/check-${extras[$i]}.out
+	echo "# aiopoll check: ${extra_what[$i]} guest ($(grep -cE '^(not )?ok [0-9]+ ' "$o" || true) results above, in $o)"
 	before=$fail
-	count "$rtout"
-	verdict "$rtklog" "$rtrc" "$before" "PREEMPT_RT"
-fi
+	count "$o"
+	verdict "$AIOPOLL_TOP/build/vm/check-${extras[$i]}-kernel.log" "${extra_rc[$i]}" "$before" "${extra_what[$i]}"
+done
 if [ $ran -eq 0 ]; then
 	echo "not ok - no test ran in the guest"
 	fail=$((fail + 1))

@@ -24,6 +24,16 @@ finish() {
 	reboot -f
 }
 
+# A stock kernel's own modules (scripts/vm.sh --modules), in their order, with the parameters
+# the kernel command line gives them (NAME.param=value), as modprobe would.
+if [ -f /boot-modules/order ]; then
+	while read -r m; do
+		n=$(echo "$m" | tr - _)
+		# shellcheck disable=SC2046 # one word per parameter
+		insmod "/boot-modules/$m.ko" $(tr ' ' '\n' </proc/cmdline | sed -n "s/^$n\.//p") ||
+			echo "aiopoll-guest: insmod $m failed"
+	done </boot-modules/order
+fi
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro aiopoll /aiopoll; then
 	echo "aiopoll-guest: cannot mount the payload"
 	finish 125

@@ -18,21 +18,13 @@ KSRC=$KROOT/src/linux-$KVER
 
 ensure_source() {
 	stamp_ok "$KSRC" "$KSRC_PKG=$KSRC_PKGVER" && return 0
-	local mirror apt dl deb
-	mirror=$(debian_mirror)
-	apt=$KROOT/apt
-	dl=$KROOT/dl
-	mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$dl" "$KROOT/src"
-	# A private apt configuration, so the host's sources stay as they are.
-	printf 'deb %s %s main\n' "$mirror" "$KSRC_SUITE" > "$apt/sources.list"
-	local aptopts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-		-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o Debug::NoLocking=1)
+	local dl=$KROOT/dl deb
+	mkdir -p "$KROOT/src"
 	deb=$(ls "$dl"/${KSRC_PKG}_*.deb 2>/dev/null | grep -F "$(echo "$KSRC_PKGVER" | sed 's/:/%3a/')" | head -n1 || true)
 	if [ -z "$deb" ]; then
 		log "downloading $KSRC_PKG=$KSRC_PKGVER from $KSRC_SUITE"
-		apt-get "${aptopts[@]}" update >"$KROOT/apt.log" 2>&1 || die "apt-get update for $KSRC_SUITE failed, see $KROOT/apt.log"
-		(cd "$dl" && apt-get "${aptopts[@]}" download "$KSRC_PKG=$KSRC_PKGVER" >>"$KROOT/apt.log" 2>&1) ||
-			die "package $KSRC_PKG version $KSRC_PKGVER is not available from $mirror $KSRC_SUITE (see $KROOT/apt.log); the project pins that version: point KDIR= at your own tree or update KSRC_PKGVER in scripts/lib.sh"
+		debian_download "$dl" "$KSRC_PKG=$KSRC_PKGVER" ||
+			die "package $KSRC_PKG version $KSRC_PKGVER is not available from $(debian_mirror) $KSRC_SUITE (see $KROOT/apt.log); the project pins that version: point KDIR= at your own tree or update KSRC_PKGVER in scripts/lib.sh"
 		deb=$(ls "$dl"/${KSRC_PKG}_*.deb | head -n1)
 	fi
 	log "unpacking $(basename "$deb") (about a minute)"

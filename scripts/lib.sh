@@ -7,6 +7,7 @@
 #   kernel/src/linux-$KVER/   unpacked linux-source package
 #   kernel/build/$KVER-$FLAVOUR-$HASH/   configured and built kernel trees
 #   initramfs/$HASH.cpio.gz   busybox guest image
+#   stock/                    Debian's stock kernels: packages, rebuilt Rust metadata (stock.sh)
 
 set -euo pipefail
 
@@ -18,6 +19,10 @@ KVER=7.3.4
 KSRC_PKG=linux-source-7.3
 KSRC_PKGVER=7.3.4-1~bpo13+1
 KSRC_SUITE=trixie-backports
+
+# Debian's own kernels of the same source (scripts/stock.sh): linux-image-$STOCK_ABI-FLAVOUR
+# and linux-headers-$STOCK_ABI-FLAVOUR, version $KSRC_PKGVER, in $KSRC_SUITE.
+STOCK_ABI=7.3.4+deb13
 
 # Toolchain minimums of Linux 7.3 (scripts/min-tool-version.sh, scripts/rust_is_available.sh).
 MIN_CLANG=17
@@ -40,6 +45,21 @@ debian_mirror() {
 		/etc/apt/sources.list 2>/dev/null | grep -v security | grep -oE 'https?://[^ ]+' | head -n1)
 	[ -n "$m" ] || die "no Debian mirror found in /etc/apt sources"
 	echo "${m%/}"
+}
+
+# debian_download DIR PKG=VERSION...: downloads Debian packages into DIR with a private apt
+# configuration (state under $AIOPOLL_CACHE/kernel/apt; the host's sources stay as they are),
+# from $KSRC_SUITE of the host's mirror. Updates the index when a package is not found.
+debian_download() {
+	local dir=$1 apt=$AIOPOLL_CACHE/kernel/apt alog=$AIOPOLL_CACHE/kernel/apt.log
+	shift
+	mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$dir"
+	printf 'deb %s %s main\n' "$(debian_mirror)" "$KSRC_SUITE" >"$apt/sources.list"
+	local aptopts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o Debug::NoLocking=1)
+	(cd "$dir" && apt-get "${aptopts[@]}" download "$@") >>"$alog" 2>&1 && return 0
+	apt-get "${aptopts[@]}" update >>"$alog" 2>&1 || die "apt-get update for $KSRC_SUITE failed, see $alog"
+	(cd "$dir" && apt-get "${aptopts[@]}" download "$@") >>"$alog" 2>&1
 }
 
 # host_install PKG...: install the Debian packages that are missing on the host.

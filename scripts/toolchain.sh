@@ -6,6 +6,8 @@
 #   scripts/toolchain.sh ensure          make sure a toolchain exists (host or chroot)
 #   scripts/toolchain.sh llvm            print the LLVM= value to pass to kbuild
 #   scripts/toolchain.sh exec CMD...     run CMD in the current directory with the toolchain
+#   scripts/toolchain.sh ensure-pkg PKG...   install Debian packages one script needs besides the
+#                                        toolchain (in the chroot, or on a Debian host)
 #
 # The host's toolchain is used when it meets the minimums; otherwise (Debian bookworm, for
 # example) a Debian trixie chroot is made with debootstrap under $AIOPOLL_CACHE. Set
@@ -79,6 +81,30 @@ ensure_chroot() {
 	stamp_set "$CHROOT_DIR" "$want"
 }
 
+# Packages beyond CHROOT_PKGS that a script needs (scripts/stock.sh: openssl, whose presence
+# Kconfig probes), added to the chroot when missing without touching its stamp, so that the
+# chroot other checkouts share stays theirs as well.
+ensure_pkg() {
+	local missing=() p
+	if [ "$(mode)" = host ]; then
+		command -v dpkg-query >/dev/null 2>&1 && host_install "$@"
+		return 0
+	fi
+	ensure_chroot
+	for p in "$@"; do
+		chroot "$CHROOT_DIR" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "the toolchain chroot lacks ${missing[*]}; installing needs root"
+	log "installing ${missing[*]} into the toolchain chroot"
+	unshare --mount --propagation private -- sh -c '
+		mount -t proc proc "$1/proc" && mount --rbind /dev "$1/dev" &&
+		chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+			sh -c "apt-get install -y --no-install-recommends $2 || { apt-get update && apt-get install -y --no-install-recommends $2; }"
+	' sh "$CHROOT_DIR" "${missing[*]}" >"$AIOPOLL_CACHE/chroot-apt.log" 2>&1 ||
+		die "could not install ${missing[*]} into $CHROOT_DIR, see $AIOPOLL_CACHE/chroot-apt.log"
+}
+
 ensure() {
 	mkdir -p "$AIOPOLL_CACHE"
 	if [ "$(mode)" = chroot ]; then ensure_chroot; fi
@@ -122,5 +148,6 @@ ensure) ensure ;;
 llvm) llvm ;;
 mode) mode ;;
 exec) shift; tc_exec "$@" ;;
-*) die "usage: $0 ensure|llvm|mode|exec CMD..." ;;
+ensure-pkg) shift; ensure_pkg "$@" ;;
+*) die "usage: $0 ensure|llvm|mode|exec CMD...|ensure-pkg PKG..." ;;
 esac

@@ -5,7 +5,12 @@
 #   scripts/vm.sh [options] -- 'shell command'
 #     --payload DIR   staged files, mounted read-only at /aiopoll (must hold aiopoll.ko)
 #     --share DIR     host directory mounted read-write at /share (the command's cwd)
-#     --kernel DIR    kernel build directory (default: the cached test kernel)
+#     --kernel DIR|FILE  kernel build directory (default: the cached test kernel), a stock
+#                     kernel's KDIR from scripts/stock.sh (its aiopoll-boot/ holds vmlinuz and
+#                     the modules it needs), or a kernel image (bzImage, vmlinuz)
+#     --modules DIR   the kernel's own modules to load at boot, before the payload is mounted:
+#                     DIR/NAME.ko for each NAME of DIR/order, in that order; parameters come
+#                     from the kernel command line (NAME.param=value)
 #     --timeout SEC   wall-clock limit for the whole guest run (default 1200)
 #     --log FILE      where to keep the guest's kernel log (default build/vm/kernel.log)
 #     --out FILE      also keep the command's output in FILE
@@ -16,12 +21,13 @@
 # when the guest died before the command finished (panic, oops with panic_on_oops).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-payload='' share='' kdir='' timeout=1200 klog='' keep=''
+payload='' share='' kdir='' timeout=1200 klog='' keep='' mods=''
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--payload) payload=$2; shift 2 ;;
 	--share) share=$2; shift 2 ;;
 	--kernel) kdir=$2; shift 2 ;;
+	--modules) mods=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--log) klog=$2; shift 2 ;;
 	--out) keep=$2; shift 2 ;;
@@ -34,7 +40,17 @@ cmd=$1
 [ -n "$payload" ] || die "vm.sh: --payload DIR is required (scripts/build.sh payload stages one)"
 [ -f "$payload/aiopoll.ko" ] || die "vm.sh: the payload $payload has no aiopoll.ko"
 [ -n "$kdir" ] || kdir=$("$AIOPOLL_TOP/scripts/kernel.sh" build test)
-[ -f "$kdir/arch/x86/boot/bzImage" ] || die "no bzImage in $kdir"
+if [ -f "$kdir" ]; then
+	image=$kdir
+elif [ -f "$kdir/arch/x86/boot/bzImage" ]; then
+	image=$kdir/arch/x86/boot/bzImage
+elif [ -f "$kdir/aiopoll-boot/vmlinuz" ]; then
+	image=$kdir/aiopoll-boot/vmlinuz
+	[ -n "$mods" ] || mods=$kdir/aiopoll-boot/modules
+else
+	die "no bzImage in $kdir (nor aiopoll-boot/vmlinuz of a stock kernel)"
+fi
+if [ -n "$mods" ]; then [ -f "$mods/order" ] || die "vm.sh: no $mods/order"; fi
 if [ -n "$share" ]; then
 	case "$share" in /*) ;; *) die "SHARE must be an absolute path: $share" ;; esac
 	mkdir -p "$share"
@@ -62,6 +78,24 @@ initramfs() {
 		mv "$out.tmp" "$out"
 		rm -rf "$dir"
 	fi
+	# The boot modules go in a second archive after it (the kernel unpacks both), cached by
+	# the hash of both.
+	if [ -n "$mods" ]; then
+		local base=$out m
+		key=$( { echo "$base"; cat "$mods/order" $(sed "s|.*|$mods/&.ko|" "$mods/order"); } | sha256sum | cut -c1-12)
+		out=$AIOPOLL_CACHE/initramfs/$key-modules.cpio.gz
+		if [ ! -f "$out" ]; then
+			dir=$(mktemp -d)
+			# The archive's "." is the guest's / : world-readable, as in the first one.
+			chmod 0755 "$dir"
+			mkdir -p "$dir/boot-modules"
+			while read -r m; do cp "$mods/$m.ko" "$dir/boot-modules/"; done <"$mods/order"
+			cp "$mods/order" "$dir/boot-modules/"
+			{ cat "$base"; (cd "$dir" && find . | cpio -o -H newc --quiet | gzip -9); } >"$out.tmp"
+			mv "$out.tmp" "$out"
+			rm -rf "$dir"
+		fi
+	fi
 	echo "$out"
 }
 
@@ -73,7 +107,7 @@ case "$payload" in
 *) trap 'rm -f "$out"' EXIT ;;
 esac
 args=(-m 2G -smp 2 -display none -monitor none -no-reboot -nodefaults
-	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$(initramfs)"
+	-kernel "$image" -initrd "$(initramfs)"
 	-serial "file:$klog" -serial "file:$out"
 	-fsdev "local,id=payload,path=$payload,security_model=none,readonly=on"
 	-device virtio-9p-pci,fsdev=payload,mount_tag=aiopoll)

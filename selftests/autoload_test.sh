@@ -1,0 +1,31 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Autoloading: with aiopoll unloaded, opening a device node of its fixed minor (10:243) makes
+# the kernel ask modprobe for char-major-10-243, which the module's alias answers (as on an
+# installed system, where kmod's static-nodes makes /dev/aiopoll at boot from the devname
+# alias). The module goes to /lib/modules/RELEASE/extra with busybox's depmod; modprobe is
+# busybox's. Leaves the module loaded. Prints TAP.
+TAP_PREFIX="autoload: "
+. "$(dirname "$0")/tap.sh"
+rel=$(uname -r)
+d=/lib/modules/$rel
+log=/tmp/autoload.log
+
+if grep -q '^aiopoll ' /proc/modules; then rmmod aiopoll >$log 2>&1; else : >$log; fi
+tap $? "aiopoll unloaded" $log
+mkdir -p "$d/extra" && cp "${AIOPOLL_KO:-/aiopoll/aiopoll.ko}" "$d/extra/" && depmod -a >$log 2>&1
+tap $? "installed in $d/extra, depmod" $log
+grep 'aiopoll' "$d/modules.alias" >$log 2>&1
+grep -q 'char-major-10-243' $log && grep -q 'devname:aiopoll' $log
+tap $? "modules.alias has char-major-10-243 and devname:aiopoll" $log
+echo /bin/modprobe > /proc/sys/kernel/modprobe
+rm -f /tmp/aiopoll-node
+mknod /tmp/aiopoll-node c 10 243 && (exec 3</tmp/aiopoll-node) >$log 2>&1
+tap $? "opening a node 10:243 succeeds with the module unloaded" $log
+grep '^aiopoll ' /proc/modules >$log 2>&1
+tap $? "the open loaded aiopoll" $log
+ls -l /dev/aiopoll >$log 2>&1
+grep -q ' 10, *243 ' $log
+tap $? "/dev/aiopoll is 10:243" $log
+rm -f /tmp/aiopoll-node
+exit $status
