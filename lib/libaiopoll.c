@@ -22,7 +22,9 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -132,6 +134,12 @@ struct reg_table {
 
 static pthread_mutex_t reg_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct reg_table *_Atomic reg_table;
+/*
+ * Whether any context is registered: the current table's live count, copied by the writers
+ * for the lookups that miss (ctx_moved()), which read it without the lock. Only its value
+ * matters: relaxed.
+ */
+static _Atomic size_t reg_live;
 static unsigned long reg_gen;	/* writers only */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -280,6 +288,7 @@ static int reg_insert(struct aiopoll_ring *ring, int fd, size_t size)
 	 */
 	if (slot_ring(s) <= SLOT_DELETED)
 		t->live++;
+	atomic_store_explicit(&reg_live, t->live, memory_order_relaxed);
 	s->size = size;
 	slot_set(s, (uintptr_t)ring, fd, ++reg_gen);
 	return 0;
@@ -305,6 +314,7 @@ static int reg_remove(io_context_t ctx, int *fd, size_t *size)
 	*size = s->size;
 	slot_set(s, SLOT_DELETED, -1, 0);
 	t->live--;
+	atomic_store_explicit(&reg_live, t->live, memory_order_relaxed);
 	/*
 	 * A deleted slot followed by a free one lies on no live context's probe chain (every
 	 * slot of such a chain is in use up to the context's own), so it may be free again, and
@@ -347,6 +357,7 @@ static void atfork_child(void)
 		if (slot_ring(&t->slot[i]) > SLOT_DELETED)
 			close(atomic_load_explicit(&t->slot[i].fd, memory_order_relaxed));
 	atomic_store_explicit(&reg_table, NULL, memory_order_relaxed);
+	atomic_store_explicit(&reg_live, 0, memory_order_relaxed);
 	for (; t; t = next) {
 		next = t->retired;
 		free(t);
@@ -401,6 +412,83 @@ static int check_readable(const void *src, size_t n)
 	char buf[16];
 
 	return copy_checked(buf, src, n < sizeof(buf) ? n : sizeof(buf));
+}
+
+/*
+ * Where the module has the ring of context fd mapped now: the ring-addr line of the fd's
+ * /proc/self/fdinfo (the module follows mremap()); 0 when it cannot be told.
+ */
+static uintptr_t ring_addr_of(int fd)
+{
+	static const char key[] = "\nring-addr:";
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return 0;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strstr(buf, key);
+	return p ? (uintptr_t)strtoull(p + sizeof(key) - 1, NULL, 0) : 0;
+}
+
+/*
+ * A lookup that missed: ctx may be the new address of a ring that the program moved with
+ * mremap() (libaio's harness case 19 does), which fs/aio follows (the context's id becomes the
+ * new address, and the old one is no context any more). The header at ctx is read through
+ * the kernel (ctx may be anything); if it is an aiopoll ring whose id, the fd it was set up
+ * with, is that of a registered context, and the module says that context's ring is now at
+ * ctx, the registry entry moves to ctx. Then, or if another thread moved it first, the
+ * context's fd; else -EINVAL. Costs nothing while no context is registered (the fs/aio
+ * fallback's calls on kernel contexts come here too).
+ */
+static int ctx_moved(io_context_t ctx, unsigned long *gen)
+{
+	struct reg_table *t;
+	struct aiopoll_ring hdr;
+	size_t i, size = 0;
+	uintptr_t old = 0;
+	int fd = -1;
+
+	if (!atomic_load_explicit(&reg_live, memory_order_relaxed) ||
+	    copy_checked(&hdr, ctx, sizeof(hdr)) || hdr.magic != AIOPOLL_RING_MAGIC ||
+	    hdr.header_length != sizeof(hdr) || hdr.id > INT_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&reg_mutex);
+	t = atomic_load_explicit(&reg_table, memory_order_relaxed);
+	for (i = 0; t && i < t->cap; i++) {
+		if (slot_ring(&t->slot[i]) > SLOT_DELETED &&
+		    atomic_load_explicit(&t->slot[i].fd, memory_order_relaxed) == (int)hdr.id) {
+			old = slot_ring(&t->slot[i]);
+			size = t->slot[i].size;
+			fd = (int)hdr.id;
+			break;
+		}
+	}
+	if (fd >= 0 && old != (uintptr_t)ctx && ring_addr_of(fd) == (uintptr_t)ctx) {
+		int unused_fd;
+		size_t unused_size;
+
+		/* Cannot fail: the entry at old goes, which leaves room for the one at ctx. */
+		reg_remove((io_context_t)old, &unused_fd, &unused_size);
+		reg_insert((struct aiopoll_ring *)ctx, fd, size);
+	}
+	pthread_mutex_unlock(&reg_mutex);
+	return ctx_lookup(ctx, gen);
+}
+
+/* The fd of context ctx, found where it is registered or where its ring moved; or -EINVAL. */
+static int ctx_find(io_context_t ctx, unsigned long *gen)
+{
+	int fd = ctx_lookup(ctx, gen);
+
+	return fd >= 0 ? fd : ctx_moved(ctx, gen);
 }
 
 /* Removes a context from the registry, unmaps its ring and closes its fd. */
@@ -483,11 +571,6 @@ err_close:
 	return ret;
 }
 
-EXPORT int io_destroy(io_context_t ctx)
-{
-	return ctx_release(ctx);
-}
-
 /* What the calls below answer for something that is not, or is no longer, a context. */
 #define CTX_UNKNOWN INT_MIN
 
@@ -509,9 +592,18 @@ static int ctx_call(io_context_t ctx, int fd, unsigned long gen, unsigned long c
 static int ctx_ioctl(io_context_t ctx, unsigned long cmd, void *arg)
 {
 	unsigned long gen;
-	int fd = ctx_lookup(ctx, &gen);
+	int fd = ctx_find(ctx, &gen);
 
 	return fd < 0 ? CTX_UNKNOWN : ctx_call(ctx, fd, gen, cmd, arg);
+}
+
+EXPORT int io_destroy(io_context_t ctx)
+{
+	unsigned long gen;
+
+	/* ctx may be where the ring was moved to: ctx_find() moves its entry there first. */
+	ctx_find(ctx, &gen);
+	return ctx_release(ctx);
 }
 
 /*
@@ -583,7 +675,7 @@ static int getevents(io_context_t ctx, long min_nr, long nr, struct io_event *ev
 		.events = (uintptr_t)events,
 	};
 	unsigned long gen;
-	int fd = ctx_lookup(ctx, &gen), ret;
+	int fd = ctx_find(ctx, &gen), ret;
 
 	if (fd < 0)
 		return getevents_bad_ctx(timeout, sigmask);
@@ -701,14 +793,14 @@ EXPORT int aiopoll_ctx_fd(io_context_t ctx)
 {
 	unsigned long gen;
 
-	return ctx_lookup(ctx, &gen);
+	return ctx_find(ctx, &gen);
 }
 
 EXPORT int aiopoll_reap(io_context_t ctx, long nr, struct io_event *events)
 {
 	struct aiopoll_ring *ring = (struct aiopoll_ring *)ctx;
 	unsigned long gen;
-	int fd = ctx_lookup(ctx, &gen);
+	int fd = ctx_find(ctx, &gen);
 	unsigned int head, tail, n, ring_nr;
 
 	if (fd < 0)
@@ -798,7 +890,7 @@ EXPORT int aiopoll_submit_and_wait(io_context_t ctx, long nr, struct iocb *ios[]
 	};
 	long dummy;
 	unsigned long gen;
-	int fd = ctx_lookup(ctx, &gen), ret;
+	int fd = ctx_find(ctx, &gen), ret;
 
 	if (!submitted)
 		submitted = &dummy;
