@@ -597,12 +597,25 @@ static int ctx_ioctl(io_context_t ctx, unsigned long cmd, void *arg)
 	return fd < 0 ? CTX_UNKNOWN : ctx_call(ctx, fd, gen, cmd, arg);
 }
 
+/*
+ * fs/aio's io_destroy(): the module (AIOPOLL_IOC_DESTROY, ABI 1.7) takes no more requests,
+ * wakes the threads waiting in io_getevents() on the context (they return -EINVAL) and
+ * returns once every request in flight has completed; then the ring is unmapped and the fd
+ * closed. A racing io_destroy() of the same context gets -EINVAL from the module, as from
+ * fs/aio, and leaves the rest to the first. On a module before 1.7 (ENOTTY), the last close
+ * alone cancels and waits, as it did, but does not wake a waiter, whose file reference
+ * keeps the context open.
+ */
 EXPORT int io_destroy(io_context_t ctx)
 {
 	unsigned long gen;
+	int fd = ctx_find(ctx, &gen), ret;
 
-	/* ctx may be where the ring was moved to: ctx_find() moves its entry there first. */
-	ctx_find(ctx, &gen);
+	if (fd < 0)
+		return -EINVAL;
+	ret = ctx_call(ctx, fd, gen, AIOPOLL_IOC_DESTROY, NULL);
+	if (ret == CTX_UNKNOWN || ret == -EINVAL)
+		return -EINVAL;
 	return ctx_release(ctx);
 }
 
