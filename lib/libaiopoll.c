@@ -12,6 +12,9 @@
  * writes nothing shared: only io_setup(), io_destroy() and fork() serialise, on a mutex
  * (the registry, below, argues why a lookup racing with them stays correct).
  *
+ * Without the module, io_setup() falls back to fs/aio's system calls (see "The fs/aio
+ * fallback" below), and a context is then either an aiopoll one or a kernel one.
+ *
  * Built twice from this file: as libaiopoll.a, and (LIBAIOPOLL_SHARED) as libaiopoll.so and
  * the libaio.so.1 drop-in, with libaio's symbol versions (libaio.map).
  */
@@ -27,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -517,6 +521,55 @@ static int ctx_release(io_context_t ctx)
 }
 
 /*
+ * The fs/aio fallback. Where /dev/aiopoll is missing (the module is not loaded), io_setup()
+ * makes a kernel aio context with the io_setup(2) system call instead, unless the environment
+ * has LIBAIOPOLL_FALLBACK=0 (then it fails with -ENOSYS). So each context is either an
+ * aiopoll one, registered (its id is its ring's address), or a kernel aio_context_t, which
+ * the registry does not know: once the process has made one, a call on a context that the
+ * registry does not know goes to fs/aio's system call, whose answer (the result, or -EINVAL
+ * for something that is no context at all) is libaio's.
+ */
+static _Atomic int fsaio_used;	/* a kernel context was made; only its value matters */
+
+static int fallback_enabled(void)
+{
+	const char *e = getenv("LIBAIOPOLL_FALLBACK");
+
+	return !e || strcmp(e, "0") != 0;
+}
+
+/*
+ * Whether a context that the registry does not know may be a kernel one. Relaxed: a thread
+ * that has such a context got its id from the io_setup() that set the flag before returning
+ * it, through the program's own synchronisation.
+ */
+static int fsaio_maybe(void)
+{
+	return atomic_load_explicit(&fsaio_used, memory_order_relaxed);
+}
+
+/* A system call of fs/aio, returning libaio's way: the result or a negative errno. */
+static long fsaio(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long ret = syscall(nr, a, b, c, d, e, f);
+
+	return ret < 0 ? -errno : ret;
+}
+
+static int fsaio_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
+			   const struct timespec *timeout, const sigset_t *sigmask)
+{
+	/* libaio's io_pgetevents() argument: the mask and the kernel's sigset_t size. */
+	struct { unsigned long ss, ss_len; } mask = { (unsigned long)sigmask, _NSIG / 8 };
+
+	if (!sigmask)
+		return fsaio(__NR_io_getevents, (long)ctx, min_nr, nr, (long)events, (long)timeout,
+			     0);
+	return fsaio(__NR_io_pgetevents, (long)ctx, min_nr, nr, (long)events, (long)timeout,
+		     (long)&mask);
+}
+
+/*
  * fs/aio's io_setup() in its order: *ctxp is read (-EFAULT if it cannot be), must be 0 and
  * maxevents not 0 (-EINVAL), the context is made (fs/aio's errnos for maxevents, checked by
  * the module), and its address is written to *ctxp; when that write fails the context is
@@ -540,10 +593,18 @@ EXPORT int io_setup(int maxevents, io_context_t *ctxp)
 	pthread_once(&atfork_once, atfork_register);
 	fd = open(AIOPOLL_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		/* No aiopoll here: what a kernel without fs/aio answers, so fallbacks work. */
-		if (errno == ENOENT || errno == ENODEV || errno == ENXIO)
+		if (errno != ENOENT && errno != ENODEV && errno != ENXIO)
+			return -errno;
+		/*
+		 * No aiopoll here: fs/aio's context, or (LIBAIOPOLL_FALLBACK=0) what a kernel
+		 * without fs/aio answers, so the program's own fallbacks work.
+		 */
+		if (!fallback_enabled())
 			return -ENOSYS;
-		return -errno;
+		ret = (int)fsaio(__NR_io_setup, maxevents, (long)ctxp, 0, 0, 0, 0);
+		if (!ret)
+			atomic_store_explicit(&fsaio_used, 1, memory_order_relaxed);
+		return ret;
 	}
 	s.ring_id = (__u32)fd;
 	if (ioctl(fd, AIOPOLL_IOC_SETUP, &s) < 0) {
@@ -612,7 +673,8 @@ EXPORT int io_destroy(io_context_t ctx)
 	int fd = ctx_find(ctx, &gen), ret;
 
 	if (fd < 0)
-		return -EINVAL;
+		return fsaio_maybe() ? (int)fsaio(__NR_io_destroy, (long)ctx, 0, 0, 0, 0, 0) :
+				       -EINVAL;
 	ret = ctx_call(ctx, fd, gen, AIOPOLL_IOC_DESTROY, NULL);
 	if (ret == CTX_UNKNOWN || ret == -EINVAL)
 		return -EINVAL;
@@ -649,7 +711,10 @@ EXPORT int io_submit(io_context_t ctx, long nr, struct iocb *ios[])
 	struct aiopoll_submit s = { .nr = nr, .iocbpp = (uintptr_t)ios };
 	int ret = ctx_ioctl(ctx, AIOPOLL_IOC_SUBMIT, &s);
 
-	return ret == CTX_UNKNOWN ? -EINVAL : ret;
+	if (ret != CTX_UNKNOWN)
+		return ret;
+	return fsaio_maybe() ? (int)fsaio(__NR_io_submit, (long)ctx, nr, (long)ios, 0, 0, 0) :
+			       -EINVAL;
 }
 
 DEFAULT_SYMVER(io_cancel, LIBAIO_0.4);
@@ -658,7 +723,10 @@ EXPORT int V(io_cancel)(io_context_t ctx, struct iocb *iocb, struct io_event *ev
 	struct aiopoll_cancel c = { .iocb = (uintptr_t)iocb, .result = (uintptr_t)evt };
 	int ret = ctx_ioctl(ctx, AIOPOLL_IOC_CANCEL, &c);
 
-	return ret == CTX_UNKNOWN ? cancel_bad_ctx(iocb) : ret;
+	if (ret != CTX_UNKNOWN)
+		return ret;
+	return fsaio_maybe() ? (int)fsaio(__NR_io_cancel, (long)ctx, (long)iocb, (long)evt, 0, 0, 0) :
+			       cancel_bad_ctx(iocb);
 }
 
 /*
@@ -691,7 +759,8 @@ static int getevents(io_context_t ctx, long min_nr, long nr, struct io_event *ev
 	int fd = ctx_find(ctx, &gen), ret;
 
 	if (fd < 0)
-		return getevents_bad_ctx(timeout, sigmask);
+		return fsaio_maybe() ? fsaio_getevents(ctx, min_nr, nr, events, timeout, sigmask) :
+				       getevents_bad_ctx(timeout, sigmask);
 	if (ring_empty_now(ctx, timeout))
 		return 0;
 	if (timeout) {
@@ -703,7 +772,10 @@ static int getevents(io_context_t ctx, long min_nr, long nr, struct io_event *ev
 		g.sigsetsize = _NSIG / 8;	/* the kernel's sigset_t, as libaio passes it */
 	}
 	ret = ctx_call(ctx, fd, gen, AIOPOLL_IOC_GETEVENTS, &g);
-	return ret == CTX_UNKNOWN ? getevents_bad_ctx(timeout, sigmask) : ret;
+	if (ret != CTX_UNKNOWN)
+		return ret;
+	return fsaio_maybe() ? fsaio_getevents(ctx, min_nr, nr, events, timeout, sigmask) :
+			       getevents_bad_ctx(timeout, sigmask);
 }
 
 DEFAULT_SYMVER(io_getevents, LIBAIO_0.4);
@@ -857,6 +929,9 @@ EXPORT int aiopoll_getevents(io_context_t ctx, long min_nr, long nr, struct io_e
 	if (min_nr < 0 || nr < 0 || min_nr > nr)
 		return -EINVAL;
 	got = aiopoll_reap(ctx, nr, events);
+	/* Not an aiopoll context: perhaps a kernel one (the fs/aio fallback). */
+	if (got < 0 && fsaio_maybe())
+		return V(io_getevents)(ctx, min_nr, nr, events, timeout);
 	if (got < 0 || got >= min_nr || got == nr)
 		return got;
 	ret = V(io_getevents)(ctx, min_nr - got, nr - got, events + got, timeout);
@@ -908,8 +983,13 @@ EXPORT int aiopoll_submit_and_wait(io_context_t ctx, long nr, struct iocb *ios[]
 	if (!submitted)
 		submitted = &dummy;
 	*submitted = 0;
-	if (fd < 0)
+	if (fd < 0) {
+		/* Perhaps a kernel context (the fs/aio fallback): its two system calls. */
+		if (fsaio_maybe())
+			return submit_then_wait(ctx, nr, ios, min_nr, max_nr, events, timeout,
+						sigmask, submitted);
 		return -EINVAL;
+	}
 	if (timeout) {
 		to_kts(&kts, timeout);
 		w.timeout = (uintptr_t)&kts;
