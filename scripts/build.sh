@@ -10,7 +10,8 @@
 #                                (build/crate; AIOPOLL_CRATE=0 leaves the crate out)
 #   scripts/build.sh clients     real libaio clients for make check: libaio's own test harness
 #                                (build/libaio-harness, scripts/libaio-harness.sh: each case
-#                                linked with libaio and with libaiopoll); needs build/lib
+#                                linked with libaio and with libaiopoll) and fio linked with
+#                                libaiopoll (build/fio, scripts/fio.sh); needs build/lib
 #                                (userspace) first
 #   scripts/build.sh payload     module + selftests + user space staged in a new build/vm/payload.XXXXXX/
 #                                (scripts/vm.sh removes it after the run); prints its path.
@@ -126,6 +127,10 @@ userspace() {
 
 clients() {
 	"$AIOPOLL_TOP/scripts/libaio-harness.sh" build "$BUILD/libaio-harness"
+	local fio
+	fio=$("$AIOPOLL_TOP/scripts/fio.sh" build)
+	mkdir -p "$BUILD/fio"
+	cp "$fio/fio-aiopoll" "$BUILD/fio/"
 }
 
 # stage_dyn DIR: what the guest needs to run the dynamically linked libaio test binaries:
@@ -184,6 +189,11 @@ payload() {
 	if [ -d "$BUILD/libaio-harness" ]; then
 		cp -r "$BUILD/libaio-harness" "$p/libaio-harness"
 		cp "$AIOPOLL_TOP/selftests/libaio_harness.sh" "$p/selftests/aiopoll_libaio_harness"
+	fi
+	if [ -x "$BUILD/fio/fio-aiopoll" ]; then
+		mkdir -p "$p/fio"
+		cp "$BUILD/fio/fio-aiopoll" "$p/fio/"
+		cp "$AIOPOLL_TOP/selftests/fio_test.sh" "$p/selftests/aiopoll_fio_test"
 	fi
 	if [ -d "$BUILD/bin" ]; then
 		cp -r "$BUILD/bin/." "$p/bin/"
