@@ -12,6 +12,9 @@
  * writes nothing shared: only io_setup(), io_destroy() and fork() serialise, on a mutex
  * (the registry, below, argues why a lookup racing with them stays correct).
  *
+ * Without the module, io_setup() falls back to fs/aio's system calls (see "The fs/aio
+ * fallback" below), and a context is then either an aiopoll one or a kernel one.
+ *
  * Built twice from this file: as libaiopoll.a, and (LIBAIOPOLL_SHARED) as libaiopoll.so and
  * the libaio.so.1 drop-in, with libaio's symbol versions (libaio.map).
  */
@@ -22,9 +25,12 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,6 +138,12 @@ struct reg_table {
 
 static pthread_mutex_t reg_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct reg_table *_Atomic reg_table;
+/*
+ * Whether any context is registered: the current table's live count, copied by the writers
+ * for the lookups that miss (ctx_moved()), which read it without the lock. Only its value
+ * matters: relaxed.
+ */
+static _Atomic size_t reg_live;
 static unsigned long reg_gen;	/* writers only */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -280,6 +292,7 @@ static int reg_insert(struct aiopoll_ring *ring, int fd, size_t size)
 	 */
 	if (slot_ring(s) <= SLOT_DELETED)
 		t->live++;
+	atomic_store_explicit(&reg_live, t->live, memory_order_relaxed);
 	s->size = size;
 	slot_set(s, (uintptr_t)ring, fd, ++reg_gen);
 	return 0;
@@ -305,6 +318,7 @@ static int reg_remove(io_context_t ctx, int *fd, size_t *size)
 	*size = s->size;
 	slot_set(s, SLOT_DELETED, -1, 0);
 	t->live--;
+	atomic_store_explicit(&reg_live, t->live, memory_order_relaxed);
 	/*
 	 * A deleted slot followed by a free one lies on no live context's probe chain (every
 	 * slot of such a chain is in use up to the context's own), so it may be free again, and
@@ -347,6 +361,7 @@ static void atfork_child(void)
 		if (slot_ring(&t->slot[i]) > SLOT_DELETED)
 			close(atomic_load_explicit(&t->slot[i].fd, memory_order_relaxed));
 	atomic_store_explicit(&reg_table, NULL, memory_order_relaxed);
+	atomic_store_explicit(&reg_live, 0, memory_order_relaxed);
 	for (; t; t = next) {
 		next = t->retired;
 		free(t);
@@ -403,6 +418,83 @@ static int check_readable(const void *src, size_t n)
 	return copy_checked(buf, src, n < sizeof(buf) ? n : sizeof(buf));
 }
 
+/*
+ * Where the module has the ring of context fd mapped now: the ring-addr line of the fd's
+ * /proc/self/fdinfo (the module follows mremap()); 0 when it cannot be told.
+ */
+static uintptr_t ring_addr_of(int fd)
+{
+	static const char key[] = "\nring-addr:";
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return 0;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strstr(buf, key);
+	return p ? (uintptr_t)strtoull(p + sizeof(key) - 1, NULL, 0) : 0;
+}
+
+/*
+ * A lookup that missed: ctx may be the new address of a ring that the program moved with
+ * mremap() (libaio's harness case 19 does), which fs/aio follows (the context's id becomes the
+ * new address, and the old one is no context any more). The header at ctx is read through
+ * the kernel (ctx may be anything); if it is an aiopoll ring whose id, the fd it was set up
+ * with, is that of a registered context, and the module says that context's ring is now at
+ * ctx, the registry entry moves to ctx. Then, or if another thread moved it first, the
+ * context's fd; else -EINVAL. Costs nothing while no context is registered (the fs/aio
+ * fallback's calls on kernel contexts come here too).
+ */
+static int ctx_moved(io_context_t ctx, unsigned long *gen)
+{
+	struct reg_table *t;
+	struct aiopoll_ring hdr;
+	size_t i, size = 0;
+	uintptr_t old = 0;
+	int fd = -1;
+
+	if (!atomic_load_explicit(&reg_live, memory_order_relaxed) ||
+	    copy_checked(&hdr, ctx, sizeof(hdr)) || hdr.magic != AIOPOLL_RING_MAGIC ||
+	    hdr.header_length != sizeof(hdr) || hdr.id > INT_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&reg_mutex);
+	t = atomic_load_explicit(&reg_table, memory_order_relaxed);
+	for (i = 0; t && i < t->cap; i++) {
+		if (slot_ring(&t->slot[i]) > SLOT_DELETED &&
+		    atomic_load_explicit(&t->slot[i].fd, memory_order_relaxed) == (int)hdr.id) {
+			old = slot_ring(&t->slot[i]);
+			size = t->slot[i].size;
+			fd = (int)hdr.id;
+			break;
+		}
+	}
+	if (fd >= 0 && old != (uintptr_t)ctx && ring_addr_of(fd) == (uintptr_t)ctx) {
+		int unused_fd;
+		size_t unused_size;
+
+		/* Cannot fail: the entry at old goes, which leaves room for the one at ctx. */
+		reg_remove((io_context_t)old, &unused_fd, &unused_size);
+		reg_insert((struct aiopoll_ring *)ctx, fd, size);
+	}
+	pthread_mutex_unlock(&reg_mutex);
+	return ctx_lookup(ctx, gen);
+}
+
+/* The fd of context ctx, found where it is registered or where its ring moved; or -EINVAL. */
+static int ctx_find(io_context_t ctx, unsigned long *gen)
+{
+	int fd = ctx_lookup(ctx, gen);
+
+	return fd >= 0 ? fd : ctx_moved(ctx, gen);
+}
+
 /* Removes a context from the registry, unmaps its ring and closes its fd. */
 static int ctx_release(io_context_t ctx)
 {
@@ -429,6 +521,55 @@ static int ctx_release(io_context_t ctx)
 }
 
 /*
+ * The fs/aio fallback. Where /dev/aiopoll is missing (the module is not loaded), io_setup()
+ * makes a kernel aio context with the io_setup(2) system call instead, unless the environment
+ * has LIBAIOPOLL_FALLBACK=0 (then it fails with -ENOSYS). So each context is either an
+ * aiopoll one, registered (its id is its ring's address), or a kernel aio_context_t, which
+ * the registry does not know: once the process has made one, a call on a context that the
+ * registry does not know goes to fs/aio's system call, whose answer (the result, or -EINVAL
+ * for something that is no context at all) is libaio's.
+ */
+static _Atomic int fsaio_used;	/* a kernel context was made; only its value matters */
+
+static int fallback_enabled(void)
+{
+	const char *e = getenv("LIBAIOPOLL_FALLBACK");
+
+	return !e || strcmp(e, "0") != 0;
+}
+
+/*
+ * Whether a context that the registry does not know may be a kernel one. Relaxed: a thread
+ * that has such a context got its id from the io_setup() that set the flag before returning
+ * it, through the program's own synchronisation.
+ */
+static int fsaio_maybe(void)
+{
+	return atomic_load_explicit(&fsaio_used, memory_order_relaxed);
+}
+
+/* A system call of fs/aio, returning libaio's way: the result or a negative errno. */
+static long fsaio(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long ret = syscall(nr, a, b, c, d, e, f);
+
+	return ret < 0 ? -errno : ret;
+}
+
+static int fsaio_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
+			   const struct timespec *timeout, const sigset_t *sigmask)
+{
+	/* libaio's io_pgetevents() argument: the mask and the kernel's sigset_t size. */
+	struct { unsigned long ss, ss_len; } mask = { (unsigned long)sigmask, _NSIG / 8 };
+
+	if (!sigmask)
+		return fsaio(__NR_io_getevents, (long)ctx, min_nr, nr, (long)events, (long)timeout,
+			     0);
+	return fsaio(__NR_io_pgetevents, (long)ctx, min_nr, nr, (long)events, (long)timeout,
+		     (long)&mask);
+}
+
+/*
  * fs/aio's io_setup() in its order: *ctxp is read (-EFAULT if it cannot be), must be 0 and
  * maxevents not 0 (-EINVAL), the context is made (fs/aio's errnos for maxevents, checked by
  * the module), and its address is written to *ctxp; when that write fails the context is
@@ -452,10 +593,18 @@ EXPORT int io_setup(int maxevents, io_context_t *ctxp)
 	pthread_once(&atfork_once, atfork_register);
 	fd = open(AIOPOLL_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		/* No aiopoll here: what a kernel without fs/aio answers, so fallbacks work. */
-		if (errno == ENOENT || errno == ENODEV || errno == ENXIO)
+		if (errno != ENOENT && errno != ENODEV && errno != ENXIO)
+			return -errno;
+		/*
+		 * No aiopoll here: fs/aio's context, or (LIBAIOPOLL_FALLBACK=0) what a kernel
+		 * without fs/aio answers, so the program's own fallbacks work.
+		 */
+		if (!fallback_enabled())
 			return -ENOSYS;
-		return -errno;
+		ret = (int)fsaio(__NR_io_setup, maxevents, (long)ctxp, 0, 0, 0, 0);
+		if (!ret)
+			atomic_store_explicit(&fsaio_used, 1, memory_order_relaxed);
+		return ret;
 	}
 	s.ring_id = (__u32)fd;
 	if (ioctl(fd, AIOPOLL_IOC_SETUP, &s) < 0) {
@@ -483,11 +632,6 @@ err_close:
 	return ret;
 }
 
-EXPORT int io_destroy(io_context_t ctx)
-{
-	return ctx_release(ctx);
-}
-
 /* What the calls below answer for something that is not, or is no longer, a context. */
 #define CTX_UNKNOWN INT_MIN
 
@@ -509,9 +653,32 @@ static int ctx_call(io_context_t ctx, int fd, unsigned long gen, unsigned long c
 static int ctx_ioctl(io_context_t ctx, unsigned long cmd, void *arg)
 {
 	unsigned long gen;
-	int fd = ctx_lookup(ctx, &gen);
+	int fd = ctx_find(ctx, &gen);
 
 	return fd < 0 ? CTX_UNKNOWN : ctx_call(ctx, fd, gen, cmd, arg);
+}
+
+/*
+ * fs/aio's io_destroy(): the module (AIOPOLL_IOC_DESTROY, ABI 1.7) takes no more requests,
+ * wakes the threads waiting in io_getevents() on the context (they return -EINVAL) and
+ * returns once every request in flight has completed; then the ring is unmapped and the fd
+ * closed. A racing io_destroy() of the same context gets -EINVAL from the module, as from
+ * fs/aio, and leaves the rest to the first. On a module before 1.7 (ENOTTY), the last close
+ * alone cancels and waits, as it did, but does not wake a waiter, whose file reference
+ * keeps the context open.
+ */
+EXPORT int io_destroy(io_context_t ctx)
+{
+	unsigned long gen;
+	int fd = ctx_find(ctx, &gen), ret;
+
+	if (fd < 0)
+		return fsaio_maybe() ? (int)fsaio(__NR_io_destroy, (long)ctx, 0, 0, 0, 0, 0) :
+				       -EINVAL;
+	ret = ctx_call(ctx, fd, gen, AIOPOLL_IOC_DESTROY, NULL);
+	if (ret == CTX_UNKNOWN || ret == -EINVAL)
+		return -EINVAL;
+	return ctx_release(ctx);
 }
 
 /*
@@ -544,7 +711,10 @@ EXPORT int io_submit(io_context_t ctx, long nr, struct iocb *ios[])
 	struct aiopoll_submit s = { .nr = nr, .iocbpp = (uintptr_t)ios };
 	int ret = ctx_ioctl(ctx, AIOPOLL_IOC_SUBMIT, &s);
 
-	return ret == CTX_UNKNOWN ? -EINVAL : ret;
+	if (ret != CTX_UNKNOWN)
+		return ret;
+	return fsaio_maybe() ? (int)fsaio(__NR_io_submit, (long)ctx, nr, (long)ios, 0, 0, 0) :
+			       -EINVAL;
 }
 
 DEFAULT_SYMVER(io_cancel, LIBAIO_0.4);
@@ -553,7 +723,10 @@ EXPORT int V(io_cancel)(io_context_t ctx, struct iocb *iocb, struct io_event *ev
 	struct aiopoll_cancel c = { .iocb = (uintptr_t)iocb, .result = (uintptr_t)evt };
 	int ret = ctx_ioctl(ctx, AIOPOLL_IOC_CANCEL, &c);
 
-	return ret == CTX_UNKNOWN ? cancel_bad_ctx(iocb) : ret;
+	if (ret != CTX_UNKNOWN)
+		return ret;
+	return fsaio_maybe() ? (int)fsaio(__NR_io_cancel, (long)ctx, (long)iocb, (long)evt, 0, 0, 0) :
+			       cancel_bad_ctx(iocb);
 }
 
 /*
@@ -583,10 +756,11 @@ static int getevents(io_context_t ctx, long min_nr, long nr, struct io_event *ev
 		.events = (uintptr_t)events,
 	};
 	unsigned long gen;
-	int fd = ctx_lookup(ctx, &gen), ret;
+	int fd = ctx_find(ctx, &gen), ret;
 
 	if (fd < 0)
-		return getevents_bad_ctx(timeout, sigmask);
+		return fsaio_maybe() ? fsaio_getevents(ctx, min_nr, nr, events, timeout, sigmask) :
+				       getevents_bad_ctx(timeout, sigmask);
 	if (ring_empty_now(ctx, timeout))
 		return 0;
 	if (timeout) {
@@ -598,7 +772,10 @@ static int getevents(io_context_t ctx, long min_nr, long nr, struct io_event *ev
 		g.sigsetsize = _NSIG / 8;	/* the kernel's sigset_t, as libaio passes it */
 	}
 	ret = ctx_call(ctx, fd, gen, AIOPOLL_IOC_GETEVENTS, &g);
-	return ret == CTX_UNKNOWN ? getevents_bad_ctx(timeout, sigmask) : ret;
+	if (ret != CTX_UNKNOWN)
+		return ret;
+	return fsaio_maybe() ? fsaio_getevents(ctx, min_nr, nr, events, timeout, sigmask) :
+			       getevents_bad_ctx(timeout, sigmask);
 }
 
 DEFAULT_SYMVER(io_getevents, LIBAIO_0.4);
@@ -701,14 +878,14 @@ EXPORT int aiopoll_ctx_fd(io_context_t ctx)
 {
 	unsigned long gen;
 
-	return ctx_lookup(ctx, &gen);
+	return ctx_find(ctx, &gen);
 }
 
 EXPORT int aiopoll_reap(io_context_t ctx, long nr, struct io_event *events)
 {
 	struct aiopoll_ring *ring = (struct aiopoll_ring *)ctx;
 	unsigned long gen;
-	int fd = ctx_lookup(ctx, &gen);
+	int fd = ctx_find(ctx, &gen);
 	unsigned int head, tail, n, ring_nr;
 
 	if (fd < 0)
@@ -752,6 +929,9 @@ EXPORT int aiopoll_getevents(io_context_t ctx, long min_nr, long nr, struct io_e
 	if (min_nr < 0 || nr < 0 || min_nr > nr)
 		return -EINVAL;
 	got = aiopoll_reap(ctx, nr, events);
+	/* Not an aiopoll context: perhaps a kernel one (the fs/aio fallback). */
+	if (got < 0 && fsaio_maybe())
+		return V(io_getevents)(ctx, min_nr, nr, events, timeout);
 	if (got < 0 || got >= min_nr || got == nr)
 		return got;
 	ret = V(io_getevents)(ctx, min_nr - got, nr - got, events + got, timeout);
@@ -798,13 +978,18 @@ EXPORT int aiopoll_submit_and_wait(io_context_t ctx, long nr, struct iocb *ios[]
 	};
 	long dummy;
 	unsigned long gen;
-	int fd = ctx_lookup(ctx, &gen), ret;
+	int fd = ctx_find(ctx, &gen), ret;
 
 	if (!submitted)
 		submitted = &dummy;
 	*submitted = 0;
-	if (fd < 0)
+	if (fd < 0) {
+		/* Perhaps a kernel context (the fs/aio fallback): its two system calls. */
+		if (fsaio_maybe())
+			return submit_then_wait(ctx, nr, ios, min_nr, max_nr, events, timeout,
+						sigmask, submitted);
 		return -EINVAL;
+	}
 	if (timeout) {
 		to_kts(&kts, timeout);
 		w.timeout = (uintptr_t)&kts;

@@ -8,10 +8,11 @@
 #include <linux/stddef.h>
 #include "../uapi/linux/aiopoll.h"
 
-static_assert(AIOPOLL_ABI_MAJOR == 1 && AIOPOLL_ABI_MINOR == 6);
+static_assert(AIOPOLL_ABI_MAJOR == 1 && AIOPOLL_ABI_MINOR == 7);
 static_assert(AIOPOLL_IOC_MAGIC == 0xA9);
 static_assert(AIOPOLL_FEAT_CONTEXT == 1 && AIOPOLL_FEAT_SIGMASK == 2 && AIOPOLL_FEAT_POLL == 4);
 static_assert(AIOPOLL_FEAT_HIPRI == 8 && AIOPOLL_FEAT_COMPAT == 16 && AIOPOLL_FEAT_SUBMIT_WAIT == 32);
+static_assert(AIOPOLL_FEAT_DESTROY == 64 && AIOPOLL_FEATURES == 127);
 static_assert(AIOPOLL_IOCB_FLAG_MULTISHOT == (1 << 16) && AIOPOLL_POLL_MORE == 1);
 static_assert(AIOPOLL_IOCB_FLAGS == (IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO | (1 << 16)));
 
@@ -80,3 +81,4 @@ static_assert(AIOPOLL_IOC_SUBMIT == 0x4018a902);
 static_assert(AIOPOLL_IOC_GETEVENTS == 0x4038a903);
 static_assert(AIOPOLL_IOC_CANCEL == 0x4018a904);
 static_assert(AIOPOLL_IOC_SUBMIT_WAIT == 0xc050a905);
+static_assert(AIOPOLL_IOC_DESTROY == 0x0000a906);

@@ -142,12 +142,17 @@ pub(crate) struct Context {
     pollers: PollQueue,
     /// Polls among contexts that involve this one (see [`PollOfContext`]).
     poll_counts: Arc<PollCounts>,
-    /// No new requests: set by `release`, or when the process that created the context has
-    /// exited (its polls are cancelled then, as fs/aio kills such a context). Set once and
-    /// read without a lock by submissions: a submission holds the file, so `release` cannot
-    /// run under it, and the owner watch fires only once no thread of the owner is left to
-    /// submit, so the flag orders nothing else.
+    /// No new requests: set by `release`, by `AIOPOLL_IOC_DESTROY`, or when the process that
+    /// created the context has exited (its polls are cancelled then, as fs/aio kills such a
+    /// context). Set once and read without a lock by submissions, as a shortcut: what keeps
+    /// a racing submission from adding a request once `shutdown` found none left is the
+    /// tracker ([`TrackedRef::try_new`]), so the flag orders nothing else.
     closed: Atomic<bool>,
+    /// Set once by `AIOPOLL_IOC_DESTROY` (fs/aio's `ctx->dead`): every later ioctl but
+    /// `VERSION` fails with `EINVAL`, and waiters in `GETEVENTS` return. Written with a full
+    /// barrier before the wake-up of `wait`, read without a lock by the waiters' condition
+    /// (ordered by the wait queue, see `rust/wait.rs`) and by the ioctls.
+    destroyed: Atomic<bool>,
 }
 
 /// How many poll requests link a context to other contexts (see [`PollOfContext`]). Kept out
@@ -301,6 +306,7 @@ impl Context {
                 wait <- WaitQueue::new(c_str!("aiopoll_ctx_wait"), static_lock_class!()),
                 pollers <- PollQueue::new(c_str!("aiopoll_ctx_pollers"), static_lock_class!()),
                 closed: Atomic::new(false),
+                destroyed: Atomic::new(false),
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -319,10 +325,10 @@ impl Context {
         }
     }
 
-    /// Called on the last close of the file: waits for every request to end, then gives back
-    /// what the context reserved. The file's reference is dropped by the caller.
-    pub(crate) fn release(self: Arc<Self>) {
-        self.owner_watch.stop();
+    /// Takes no more requests, cancels the armed polls and waits until every request has
+    /// ended: `release`, and `AIOPOLL_IOC_DESTROY` before it. A second call finds nothing
+    /// to do.
+    fn shutdown(&self) {
         self.closed.store(true, Release);
         // Cancel every armed poll request, as fs/aio's free_ioctx_users() does.
         self.cancel_polls();
@@ -332,11 +338,40 @@ impl Context {
         }
         // Reads, writes and fsyncs run to completion, as in fs/aio: wait for all requests,
         // whose completions may still touch the context and, until the module is unloaded,
-        // its code.
+        // its code. A submission racing with this takes no reference once none is left.
         self.requests.wait_idle();
+    }
+
+    /// Called on the last close of the file: waits for every request to end, then gives back
+    /// what the context reserved. The file's reference is dropped by the caller.
+    pub(crate) fn release(self: Arc<Self>) {
+        self.owner_watch.stop();
+        self.shutdown();
         if let Some(ring) = self.ring.as_ref() {
             ring.unreserve();
         }
+    }
+
+    /// `AIOPOLL_IOC_DESTROY`, as fs/aio's `io_destroy()`: the context is dead from now on (a
+    /// second call fails with `EINVAL`, as on fs/aio); the waiters of `GETEVENTS` are woken
+    /// and return `EINVAL` unless they reaped something; and the call returns once every
+    /// request has ended, armed polls cancelled. The ring and its reservation stay until the
+    /// file is released.
+    fn destroy(&self) -> Result<isize> {
+        self.ring()?;
+        // Full: the flag is set before `wake_all` looks at the queue (the waiters' side of
+        // that pairing is in `rust/wait.rs`); the exchange lets one caller through.
+        if self.destroyed.xchg(true, Full) {
+            return Err(EINVAL);
+        }
+        self.wait.wake_all();
+        self.shutdown();
+        Ok(0)
+    }
+
+    /// Whether `AIOPOLL_IOC_DESTROY` was called (no lock; see `destroyed`).
+    pub(crate) fn is_destroyed(&self) -> bool {
+        self.destroyed.load(Acquire)
     }
 
     /// Fails with `EINVAL` unless the caller runs in the mm that created the context (so a
@@ -365,7 +400,8 @@ impl Context {
                     | uapi::FEAT_POLL
                     | uapi::FEAT_HIPRI
                     | uapi::FEAT_COMPAT
-                    | uapi::FEAT_SUBMIT_WAIT,
+                    | uapi::FEAT_SUBMIT_WAIT
+                    | uapi::FEAT_DESTROY,
             };
             UserAddr::new(arg as u64).write(&version)?;
             return Ok(0);
@@ -376,12 +412,17 @@ impl Context {
             uapi::IOC_GETEVENTS,
             uapi::IOC_SUBMIT_WAIT,
             uapi::IOC_CANCEL,
+            uapi::IOC_DESTROY,
         ]
         .contains(&cmd)
         {
             return Err(ENOTTY);
         }
         self.check_owner()?;
+        // A destroyed context is no context (fs/aio's lookup no longer finds it).
+        if self.is_destroyed() {
+            return Err(EINVAL);
+        }
         let arg = UserAddr::new(arg as u64);
         match cmd {
             uapi::IOC_SETUP => self.setup(arg),
@@ -397,6 +438,7 @@ impl Context {
                 self.getevents(&args)
             }
             uapi::IOC_SUBMIT_WAIT => self.submit_wait(arg),
+            uapi::IOC_DESTROY => self.destroy(),
             _ => {
                 let args: uapi::Cancel = arg.read()?;
                 if args.reserved != 0 {
@@ -437,13 +479,15 @@ impl Context {
         if self.closed.load(Acquire) {
             return Err(EINVAL);
         }
+        // No reference once `shutdown` found none left: the context is being destroyed.
+        let track = TrackedRef::try_new(self).ok_or(EINVAL)?;
         // The lock only when no slot is free: crediting back consumed events needs it.
         if !ring.try_take() && !self.inner.lock().producer.reserve(ring) {
             return Err(EAGAIN);
         }
         Ok(Slot {
             ring,
-            track: Some(TrackedRef::new(self)),
+            track: Some(track),
         })
     }
 
@@ -730,6 +774,9 @@ impl Context {
     /// time, in the context's own mm.
     pub(crate) fn mmap(&self, vma: &Vma) -> Result {
         self.check_owner()?;
+        if self.is_destroyed() {
+            return Err(EINVAL);
+        }
         let ring = self.ring()?;
         if !vma.is_shared() || vma.pgoff() != 0 || vma.len() != ring.size() {
             return Err(EINVAL);

@@ -12,6 +12,7 @@ use core::mem::{
 };
 use kernel::{
     ioctl::{
+        _IO,
         _IOR,
         _IOW,
         _IOWR, //
@@ -25,7 +26,7 @@ use kernel::{
 /// `AIOPOLL_ABI_MAJOR`.
 pub(crate) const ABI_MAJOR: u32 = 1;
 /// `AIOPOLL_ABI_MINOR`.
-pub(crate) const ABI_MINOR: u32 = 6;
+pub(crate) const ABI_MINOR: u32 = 7;
 /// `AIOPOLL_IOC_MAGIC`.
 pub(crate) const IOC_MAGIC: u32 = 0xA9;
 /// `AIOPOLL_FEAT_CONTEXT`.
@@ -40,6 +41,8 @@ pub(crate) const FEAT_HIPRI: u64 = 1 << 3;
 pub(crate) const FEAT_COMPAT: u64 = 1 << 4;
 /// `AIOPOLL_FEAT_SUBMIT_WAIT`.
 pub(crate) const FEAT_SUBMIT_WAIT: u64 = 1 << 5;
+/// `AIOPOLL_FEAT_DESTROY`.
+pub(crate) const FEAT_DESTROY: u64 = 1 << 6;
 
 /// `AIOPOLL_RING_MAGIC` (fs/aio's `AIO_RING_MAGIC`).
 pub(crate) const RING_MAGIC: u32 = 0xa10a10a1;
@@ -215,6 +218,8 @@ pub(crate) const IOC_GETEVENTS: u32 = _IOW::<GetEvents>(IOC_MAGIC, 0x03);
 pub(crate) const IOC_CANCEL: u32 = _IOW::<Cancel>(IOC_MAGIC, 0x04);
 /// `AIOPOLL_IOC_SUBMIT_WAIT`.
 pub(crate) const IOC_SUBMIT_WAIT: u32 = _IOWR::<SubmitWait>(IOC_MAGIC, 0x05);
+/// `AIOPOLL_IOC_DESTROY`.
+pub(crate) const IOC_DESTROY: u32 = _IO(IOC_MAGIC, 0x06);
 
 // Layouts and ioctl numbers; rust/abi_check.c asserts the same numbers for the C header.
 const _: () = {
@@ -292,4 +297,5 @@ const _: () = {
     assert!(IOC_GETEVENTS == 0x4038_a903);
     assert!(IOC_CANCEL == 0x4018_a904);
     assert!(IOC_SUBMIT_WAIT == 0xc050_a905);
+    assert!(IOC_DESTROY == 0x0000_a906);
 };

@@ -151,6 +151,15 @@ impl Context {
                 Err(e) if got == 0 => return Err(e),
                 Err(_) => return Ok(got as isize),
             }
+            // Destroyed meanwhile (`AIOPOLL_IOC_DESTROY`): what was reaped, else `EINVAL`, as
+            // fs/aio's `aio_read_events()` answers on a dead context.
+            if self.is_destroyed() {
+                return if got > 0 {
+                    Ok(got as isize)
+                } else {
+                    Err(EINVAL)
+                };
+            }
             let remaining = left(&start);
             if got >= min_nr || remaining == Some(0) {
                 return Ok(got as isize);
@@ -165,13 +174,13 @@ impl Context {
                 sys::cond_resched();
                 continue;
             }
-            // Wakes up for new events, and for polled I/O submitted meanwhile (which only a
-            // reaper completes: see `submit_one`).
+            // Wakes up for new events, for polled I/O submitted meanwhile (which only a
+            // reaper completes: see `submit_one`), and for `AIOPOLL_IOC_DESTROY`.
             let end = self.wait.wait_interruptible(remaining, || {
                 // No lock: `wait_interruptible` orders these loads after the waiter is on the
-                // queue, and a poster's or submitter's `wake_after_post`/`wake_all` orders its
-                // change before its look at the queue (a full barrier on each side).
-                ring.has_events() || self.has_iopoll()
+                // queue, and a poster's, submitter's or destroyer's `wake_after_post`/`wake_all`
+                // orders its change before its look at the queue (a full barrier on each side).
+                ring.has_events() || self.has_iopoll() || self.is_destroyed()
             });
             match end {
                 WaitEnd::Done => {}

@@ -11,6 +11,11 @@
 #                                tests (build/libaio-diff), the C examples and the poll
 #                                benchmark (build/bin, build/bench-bin) and the Rust crate's tests and examples
 #                                (build/crate; AIOPOLL_CRATE=0 leaves the crate out)
+#   scripts/build.sh clients     real libaio clients for make check: libaio's own test harness
+#                                (build/libaio-harness, scripts/libaio-harness.sh: each case
+#                                linked with libaio and with libaiopoll) and fio linked with
+#                                libaiopoll (build/fio, scripts/fio.sh); needs build/lib
+#                                (userspace) first
 #   scripts/build.sh payload     module + selftests + user space staged in a new build/vm/payload.XXXXXX/
 #                                (scripts/vm.sh removes it after the run); prints its path.
 #                                Stages whatever of build/ exists (only aiopoll.ko is needed)
@@ -175,6 +180,14 @@ userspace() {
 	fi
 }
 
+clients() {
+	"$AIOPOLL_TOP/scripts/libaio-harness.sh" build "$BUILD/libaio-harness"
+	local fio
+	fio=$("$AIOPOLL_TOP/scripts/fio.sh" build)
+	mkdir -p "$BUILD/fio"
+	cp "$fio/fio-aiopoll" "$BUILD/fio/"
+}
+
 # stage_dyn DIR: what the guest needs to run the dynamically linked libaio test binaries:
 # the host's loader and libc, the system's libaio.so.1 (dyn/system) and libaiopoll's drop-in
 # (dyn/aiopoll). The guest runs them as dyn/ld-linux-x86-64.so.2 --library-path ... BINARY.
@@ -234,6 +247,15 @@ payload() {
 		stage_dyn "$p/libaio/dyn"
 		cp "$AIOPOLL_TOP/selftests/libaio/run_diff.sh" "$p/selftests/aiopoll_libaio_diff"
 	fi
+	if [ -d "$BUILD/libaio-harness" ]; then
+		cp -r "$BUILD/libaio-harness" "$p/libaio-harness"
+		cp "$AIOPOLL_TOP/selftests/libaio_harness.sh" "$p/selftests/aiopoll_libaio_harness"
+	fi
+	if [ -x "$BUILD/fio/fio-aiopoll" ]; then
+		mkdir -p "$p/fio"
+		cp "$BUILD/fio/fio-aiopoll" "$p/fio/"
+		cp "$AIOPOLL_TOP/selftests/fio_test.sh" "$p/selftests/aiopoll_fio_test"
+	fi
 	if [ -d "$BUILD/bin" ]; then
 		cp -r "$BUILD/bin/." "$p/bin/"
 		cp "$AIOPOLL_TOP/selftests/examples_test.sh" "$p/selftests/aiopoll_examples_test"
@@ -257,9 +279,10 @@ module) module ;;
 modules_install) modules_install ;;
 selftests) selftests ;;
 userspace) userspace ;;
+clients) clients ;;
 payload) payload ;;
 kdir) kdir ;;
 clippy) clippy ;;
 fmt) shift; fmt "$@" ;;
-*) die "usage: $0 module|modules_install|selftests|userspace|payload|kdir|clippy|fmt [--check]" ;;
+*) die "usage: $0 module|modules_install|selftests|userspace|clients|payload|kdir|clippy|fmt [--check]" ;;
 esac

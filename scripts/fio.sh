@@ -22,35 +22,13 @@ FIO_UPSTREAM=3.33
 
 fio_dir=$AIOPOLL_CACHE/fio/$FIO_PKGVER
 
-# Debian's source package, through a private apt state (deb-src of the host's mirror), so
-# that the host's apt configuration is left alone.
-fetch_source() {
-	local apt=$fio_dir/apt mirror
-	mirror=$(debian_mirror)
-	mkdir -p "$apt/parts" "$apt/lists/partial" "$apt/cache/archives/partial" "$fio_dir/dl"
-	cat > "$apt/parts/src.sources" <<EOF
-Types: deb-src
-URIs: $mirror
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-	local opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt/parts"
-		-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache")
-	log "fio: fetching Debian's fio $FIO_PKGVER source"
-	apt-get "${opts[@]}" update >"$fio_dir/apt.log" 2>&1 ||
-		die "fio: apt-get update of deb-src failed (see $fio_dir/apt.log)"
-	(cd "$fio_dir/dl" && apt-get "${opts[@]}" source --download-only "fio=$FIO_PKGVER") \
-		>>"$fio_dir/apt.log" 2>&1 || die "fio: no source of fio $FIO_PKGVER (see $fio_dir/apt.log)"
-}
-
 build_fsaio() {
 	local src=$fio_dir/fio-$FIO_UPSTREAM stamp="fio $FIO_PKGVER static"
 	if stamp_ok "$fio_dir" "$stamp" && [ -x "$fio_dir/fio-fsaio" ]; then
 		return 0
 	fi
 	host_install gcc make libc6-dev libaio-dev zlib1g-dev
-	[ -f "$fio_dir/dl/fio_$FIO_UPSTREAM.orig.tar.gz" ] || fetch_source
+	[ -f "$fio_dir/dl/fio_$FIO_UPSTREAM.orig.tar.gz" ] || debian_source fio "$FIO_PKGVER" "$fio_dir"
 	rm -rf "$src"
 	tar -C "$fio_dir" -xzf "$fio_dir/dl/fio_$FIO_UPSTREAM.orig.tar.gz"
 	log "fio: building fio $FIO_UPSTREAM (static)"

@@ -62,6 +62,29 @@ debian_download() {
 	(cd "$dir" && apt-get "${aptopts[@]}" download "$@") >>"$alog" 2>&1
 }
 
+# debian_source PKG VERSION DIR: downloads Debian bookworm's source package PKG=VERSION into
+# DIR/dl (its .dsc and tarballs), through a private apt state in DIR/apt (a deb-src entry of
+# the host's mirror), so that the host's apt configuration is left alone.
+debian_source() {
+	local pkg=$1 ver=$2 dir=$3 apt=$3/apt mirror
+	mirror=$(debian_mirror)
+	mkdir -p "$apt/parts" "$apt/lists/partial" "$apt/cache/archives/partial" "$dir/dl"
+	cat > "$apt/parts/src.sources" <<EOF
+Types: deb-src
+URIs: $mirror
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+	local opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt/parts"
+		-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache")
+	log "$pkg: fetching Debian's $pkg $ver source"
+	apt-get "${opts[@]}" update >"$dir/apt.log" 2>&1 ||
+		die "$pkg: apt-get update of deb-src failed (see $dir/apt.log)"
+	(cd "$dir/dl" && apt-get "${opts[@]}" source --download-only "$pkg=$ver") \
+		>>"$dir/apt.log" 2>&1 || die "$pkg: no source of $pkg $ver (see $dir/apt.log)"
+}
+
 # host_install PKG...: install the Debian packages that are missing on the host.
 host_install() {
 	local missing=() p

@@ -633,6 +633,104 @@ TEST_F(ctx, getevents_wakes_up)
 	pthread_join(t, NULL);
 }
 
+/* A thread blocked in GETEVENTS (or fs/aio's io_getevents) without a timeout. */
+struct blocked {
+	int fd;			/* an aiopoll context, or -1 */
+	aio_context_t actx;	/* else this fs/aio context */
+	long ret;
+	int err;
+};
+
+static void *wait_blocked(void *arg)
+{
+	struct blocked *b = arg;
+	struct io_event ev;
+
+	b->ret = b->fd >= 0 ? actx_getevents(b->fd, 1, 1, &ev, NULL) :
+			      sys_io_getevents(b->actx, 1, 1, &ev, NULL);
+	b->err = errno;
+	return NULL;
+}
+
+/*
+ * DESTROY wakes a thread waiting on the context, whose wait fails with EINVAL, as fs/aio's
+ * io_destroy() does (checked side by side); and it is final: every later ioctl but VERSION,
+ * a second DESTROY and mmap fail with EINVAL.
+ */
+TEST_F(ctx, destroy_wakes_waiters_as_fs_aio)
+{
+	struct blocked a = { .fd = self->c.fd }, f = { .fd = -1 };
+	struct aiopoll_version v;
+	struct io_event ev;
+	struct iocb cb;
+	pthread_t ta, tf;
+
+	ASSERT_EQ(0, sys_io_setup(8, &f.actx));
+	ASSERT_EQ(0, pthread_create(&ta, NULL, wait_blocked, &a));
+	ASSERT_EQ(0, pthread_create(&tf, NULL, wait_blocked, &f));
+	usleep(200 * 1000);
+	EXPECT_EQ(0, ioctl(self->c.fd, AIOPOLL_IOC_DESTROY));
+	EXPECT_EQ(0, sys_io_destroy(f.actx));
+	pthread_join(ta, NULL);
+	pthread_join(tf, NULL);
+	EXPECT_EQ(-1, f.ret);
+	EXPECT_EQ(EINVAL, f.err);
+	EXPECT_EQ(-1, a.ret);
+	EXPECT_EQ(EINVAL, a.err);
+
+	EXPECT_EQ(-1, ioctl(self->c.fd, AIOPOLL_IOC_DESTROY));
+	EXPECT_EQ(EINVAL, errno);
+	prep_rw(&cb, IOCB_CMD_NOOP, 0, NULL, 0, 0);
+	EXPECT_EQ(-1, actx_submit1(self->c.fd, &cb));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, actx_getevents(self->c.fd, 0, 1, &ev, NULL));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, self->c.ring_size, PROT_READ, MAP_SHARED, self->c.fd, 0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, ioctl(self->c.fd, AIOPOLL_IOC_VERSION, &v));
+	EXPECT_TRUE(v.features & AIOPOLL_FEAT_DESTROY);
+}
+
+/* A waiter with events in the ring when DESTROY comes gets them, as on fs/aio. */
+TEST_F(ctx, destroy_leaves_reaped_events_to_the_waiter)
+{
+	struct iocb cbs[2], *list[2] = { &cbs[0], &cbs[1] };
+	struct io_event ev[2];
+
+	prep_rw(&cbs[0], IOCB_CMD_NOOP, 0, NULL, 0, 0);
+	prep_rw(&cbs[1], IOCB_CMD_NOOP, 0, NULL, 0, 0);
+	ASSERT_EQ(2, actx_submit(self->c.fd, 2, list));
+	EXPECT_EQ(0, ioctl(self->c.fd, AIOPOLL_IOC_DESTROY));
+	/* The events are still in the mapped ring; only the ioctls are gone. */
+	EXPECT_EQ(2, ring_reap(self->c.ring, ev, 2));
+}
+
+/* DESTROY cancels armed polls and returns with their events posted; not before SETUP. */
+TEST_F(ctx, destroy_cancels_polls_before_returning)
+{
+	struct io_event ev;
+	struct iocb cb;
+	int p[2], fd;
+
+	ASSERT_EQ(0, pipe(p));
+	prep_rw(&cb, IOCB_CMD_POLL, p[0], NULL, 0, 0);
+	cb.aio_buf = POLLIN;
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	EXPECT_EQ(0, ring_reap(self->c.ring, &ev, 1));
+	EXPECT_EQ(0, ioctl(self->c.fd, AIOPOLL_IOC_DESTROY));
+	ASSERT_EQ(1, ring_reap(self->c.ring, &ev, 1));
+	EXPECT_EQ((unsigned long)&cb, ev.obj);
+	EXPECT_EQ(0, ev.res);
+	close(p[0]);
+	close(p[1]);
+
+	fd = aiopoll_open();
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, ioctl(fd, AIOPOLL_IOC_DESTROY));
+	EXPECT_EQ(EINVAL, errno);
+	close(fd);
+}
+
 static void on_alarm(int sig)
 {
 }

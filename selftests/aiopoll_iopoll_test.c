@@ -119,6 +119,23 @@ TEST_F(dev, qd32)
 	pattern(_metadata, self->c.fd, self->fd, self->buf, 32, 128, 7);
 }
 
+/*
+ * DESTROY returns only once the I/O in flight has completed: a polled read, which nothing
+ * but a poller completes, is in the ring when it returns (io_destroy()'s guarantee).
+ */
+TEST_F(dev, destroy_waits_for_polled_io)
+{
+	struct io_event ev;
+	struct iocb cb;
+
+	prep_hipri(&cb, IOCB_CMD_PREAD, self->fd, self->buf, BS, 0);
+	ASSERT_EQ(1, actx_submit1(self->c.fd, &cb));
+	EXPECT_EQ(0, ioctl(self->c.fd, AIOPOLL_IOC_DESTROY));
+	ASSERT_EQ(1, ring_reap(self->c.ring, &ev, 1));
+	EXPECT_EQ((unsigned long)&cb, ev.obj);
+	EXPECT_EQ(BS, ev.res);
+}
+
 TEST_F(dev, completes_only_when_polled)
 {
 	struct io_event ev;

@@ -5,7 +5,8 @@
 # Exit status: 0 when every binary exited 0.
 dir=$(dirname "$0")
 tests="aiopoll_dev_test aiopoll_ctx_test aiopoll_signal_test aiopoll_swait_test aiopoll_compat_test aiopoll_poll_test aiopoll_iopoll_test
-	aiopoll_teardown_test aiopoll_fault_test aiopoll_libaio_diff aiopoll_crate_test aiopoll_examples_test aiopoll_bench_smoke
+	aiopoll_teardown_test aiopoll_fault_test aiopoll_libaio_diff aiopoll_libaio_harness aiopoll_fio_test
+	aiopoll_crate_test aiopoll_examples_test aiopoll_bench_smoke
 	aiopoll_fuzz_test
 	aiopoll_kmemleak_test aiopoll_autoload_test aiopoll_unload_test"
 [ -n "$AIOPOLL_TESTS" ] && tests=$AIOPOLL_TESTS

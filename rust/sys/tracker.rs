@@ -23,7 +23,8 @@ use kernel::{
 ///
 /// The count is an atomic with a bias of one, dropped by the first [`Tracker::wait_idle`]
 /// (as a `percpu_ref`'s kill): taking and dropping a reference is one atomic operation, with
-/// no lock. Whoever brings the count to zero signals `idle`, a completion: `complete_all()`
+/// no lock. A reference is taken only while the count is not zero ([`TrackedRef::try_new`]),
+/// so none is taken once the owner found it idle, even by a thread that raced with the kill. Whoever brings the count to zero signals `idle`, a completion: `complete_all()`
 /// releases the completion's lock as its last access, and the waiter cannot return (and
 /// free the owner) before it has taken that lock itself, so the last reference never
 /// touches freed memory.
@@ -52,7 +53,8 @@ impl Tracker {
         })
     }
 
-    /// Sleeps until no reference is left. No reference may be taken once it was called.
+    /// Sleeps until no reference is left; once it was called, [`TrackedRef::try_new`] fails
+    /// as soon as none is left. Callable again, and then returns at once.
     pub(crate) fn wait_idle(&self) {
         // Relaxed: the flag only makes the bias go once; `count` orders the rest.
         if !self.killed.xchg(true, Relaxed) && self.count.dec_and_test() {
@@ -91,15 +93,26 @@ unsafe impl<T: Tracked> Send for TrackedRef<T> {}
 unsafe impl<T: Tracked> Sync for TrackedRef<T> {}
 
 impl<T: Tracked> TrackedRef<T> {
-    /// Counts a new reference to `obj`.
-    pub(crate) fn new(obj: ArcBorrow<'_, T>) -> Self {
-        // Callers hold the owner's file (an ioctl), so its release, which kills the tracker,
-        // cannot have started.
-        obj.tracker().count.inc();
-        // INVARIANT: `obj` lives in an `Arc` and its tracker now counts this reference.
-        Self {
-            ptr: NonNull::from(&*obj),
+    /// Counts a new reference to `obj`; `None` when the owner's [`Tracker::wait_idle`] already
+    /// found none left (the owner is being destroyed: it takes no more requests).
+    pub(crate) fn try_new(obj: ArcBorrow<'_, T>) -> Option<Self> {
+        // `refcount_inc_not_zero()`: an increment only from a non-zero count, so a killed
+        // tracker that reached zero is never revived. Relaxed, as `refcount_inc()`: taking a
+        // reference orders nothing; dropping it does (see `drop`).
+        let count = obj.tracker().count.as_atomic();
+        let mut now = count.load(Relaxed);
+        loop {
+            // Zero: idle and killed; negative: saturated by a refcount error. Neither is taken.
+            let next = now.checked_add(1).filter(|_| now > 0)?;
+            match count.cmpxchg(now, next, Relaxed) {
+                Ok(_) => break,
+                Err(seen) => now = seen,
+            }
         }
+        // INVARIANT: `obj` lives in an `Arc` and its tracker now counts this reference.
+        Some(Self {
+            ptr: NonNull::from(&*obj),
+        })
     }
 }
 

@@ -2,9 +2,11 @@
 /*
  * libaio differential test: context setup and teardown, reads and writes (plain and
  * vectored), fsync, the errors of io_setup/io_submit/io_getevents/io_destroy, the zero
- * timeout shortcut, io_queue_run callbacks, io_queue_wait and eventfd notification.
+ * timeout shortcut, io_queue_run callbacks, io_queue_wait and eventfd notification, and
+ * io_destroy() of a context that another thread waits on in io_getevents().
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
@@ -191,6 +193,40 @@ static void queue_run_and_eventfd(io_context_t ctx, int fd)
 	close(efd);
 }
 
+struct waiter {
+	io_context_t ctx;
+	int ret;
+};
+
+static void *wait_forever(void *arg)
+{
+	struct waiter *w = arg;
+	struct io_event ev;
+
+	w->ret = io_getevents(w->ctx, 1, 1, &ev, NULL);
+	return NULL;
+}
+
+/*
+ * io_destroy() wakes a thread blocked in io_getevents() on the context, whose call fails
+ * with -EINVAL (fs/aio's io_destroy(); programs such as MariaDB's reaper rely on it).
+ */
+static void destroy_wakes_waiter(void)
+{
+	struct waiter w = { .ret = 1 };
+	pthread_t t;
+
+	EXPECT("io_setup(8) for a waiter", io_setup(8, &w.ctx), 0);
+	if (pthread_create(&t, NULL, wait_forever, &w)) {
+		EXPECT("pthread_create", 1, 0);
+		return;
+	}
+	usleep(200 * 1000);
+	EXPECT("io_destroy of a context with a waiter", io_destroy(w.ctx), 0);
+	pthread_join(t, NULL);
+	EXPECT("the waiter's io_getevents", w.ret, -EINVAL);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/aiodiff.XXXXXX";
@@ -213,6 +249,7 @@ int main(void)
 	getevents(ctx);
 	queue_run_and_eventfd(ctx, fd);
 
+	destroy_wakes_waiter();
 	EXPECT("io_queue_release(second)", io_queue_release(ctx2), 0);
 	EXPECT("io_destroy", io_destroy(ctx), 0);
 	EXPECT("io_destroy again", io_destroy(ctx), -EINVAL);

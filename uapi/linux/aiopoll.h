@@ -25,7 +25,7 @@
  * flags are added. Feature bits say which optional parts this module has.
  */
 #define AIOPOLL_ABI_MAJOR	1
-#define AIOPOLL_ABI_MINOR	6
+#define AIOPOLL_ABI_MINOR	7
 
 /* ioctl type byte (unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst). */
 #define AIOPOLL_IOC_MAGIC	0xA9
@@ -37,9 +37,11 @@
 #define AIOPOLL_FEAT_HIPRI	(1ULL << 3)	/* polled block I/O with RWF_HIPRI (ABI 1.4) */
 #define AIOPOLL_FEAT_COMPAT	(1ULL << 4)	/* 32-bit callers (ABI 1.5) */
 #define AIOPOLL_FEAT_SUBMIT_WAIT (1ULL << 5)	/* AIOPOLL_IOC_SUBMIT_WAIT (ABI 1.6) */
+#define AIOPOLL_FEAT_DESTROY	(1ULL << 6)	/* AIOPOLL_IOC_DESTROY (ABI 1.7) */
 #define AIOPOLL_FEATURES	(AIOPOLL_FEAT_CONTEXT | AIOPOLL_FEAT_SIGMASK | \
 				 AIOPOLL_FEAT_POLL | AIOPOLL_FEAT_HIPRI | \
-				 AIOPOLL_FEAT_COMPAT | AIOPOLL_FEAT_SUBMIT_WAIT) /* all known */
+				 AIOPOLL_FEAT_COMPAT | AIOPOLL_FEAT_SUBMIT_WAIT | \
+				 AIOPOLL_FEAT_DESTROY) /* all known */
 
 /**
  * struct aiopoll_version - answer of %AIOPOLL_IOC_VERSION
@@ -194,6 +196,17 @@ struct aiopoll_submit_wait {
 #define AIOPOLL_IOC_GETEVENTS	_IOW(AIOPOLL_IOC_MAGIC, 0x03, struct aiopoll_getevents)
 #define AIOPOLL_IOC_CANCEL	_IOW(AIOPOLL_IOC_MAGIC, 0x04, struct aiopoll_cancel)
 #define AIOPOLL_IOC_SUBMIT_WAIT	_IOWR(AIOPOLL_IOC_MAGIC, 0x05, struct aiopoll_submit_wait)
+
+/*
+ * Destroys the context, as io_destroy(2) (ABI 1.7, AIOPOLL_FEAT_DESTROY; no argument): no
+ * request is taken any more, armed polls are cancelled, a thread waiting in
+ * AIOPOLL_IOC_GETEVENTS or AIOPOLL_IOC_SUBMIT_WAIT on the context wakes up and returns the
+ * events it reaped or EINVAL, and the call returns once every request has completed. Every
+ * later ioctl on the context but AIOPOLL_IOC_VERSION fails with EINVAL, as does a second
+ * AIOPOLL_IOC_DESTROY and one before AIOPOLL_IOC_SETUP. The file itself stays open until it
+ * is closed.
+ */
+#define AIOPOLL_IOC_DESTROY	_IO(AIOPOLL_IOC_MAGIC, 0x06)
 
 /*
  * IOCB_CMD_POLL with this aio_flags bit stays armed: one event per readiness, each with
