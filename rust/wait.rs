@@ -29,6 +29,15 @@ use kernel::{
     },
 };
 
+/// The relative timeout at user address `uts` in nanoseconds, or `None` for `uts == 0` (no
+/// limit), as `GETEVENTS` and `SUBMIT_WAIT` take it.
+fn read_timeout(uts: u64) -> Result<Option<i64>> {
+    if uts == 0 {
+        return Ok(None);
+    }
+    sys::get_timeout(uts).map(Some)
+}
+
 impl Context {
     /// Copies up to `nr` events from the ring to `events` and consumes them, one reader at a
     /// time (see [`Ring::read`]); with `poll`, first reaps the polled I/O, if any, in the
@@ -47,11 +56,7 @@ impl Context {
     /// signal mask swapped for the wait, and `ERESTARTNOHAND` when a signal interrupted a wait
     /// that reaped nothing (user space sees `EINTR` when a handler ran).
     pub(crate) fn getevents(&self, args: &uapi::GetEvents) -> Result<isize> {
-        let timeout = if args.timeout != 0 {
-            Some(sys::get_timeout(args.timeout)?)
-        } else {
-            None
-        };
+        let timeout = read_timeout(args.timeout)?;
         if args.reserved != 0 {
             return Err(EINVAL);
         }
@@ -75,11 +80,7 @@ impl Context {
     pub(crate) fn submit_wait(self: ArcBorrow<'_, Self>, arg: UserAddr) -> Result<isize> {
         let args: uapi::SubmitWait = arg.read()?;
         // GETEVENTS' order: the timeout, the mask's size and the mask, then the counts.
-        let timeout = if args.timeout != 0 {
-            Some(sys::get_timeout(args.timeout)?)
-        } else {
-            None
-        };
+        let timeout = read_timeout(args.timeout)?;
         if args.reserved != 0 {
             return Err(EINVAL);
         }

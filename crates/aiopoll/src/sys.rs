@@ -247,6 +247,16 @@ pub(crate) unsafe fn submit(fd: BorrowedFd<'_>, iocbs: &[*mut Iocb]) -> Result<u
     Ok(n as usize)
 }
 
+/// The `timeout`, `sigmask` and `sigsetsize` fields of a wait's argument: the addresses of
+/// the optional timeout and kernel-format mask (0 when absent), and the mask's size.
+fn wait_ptrs(ts: Option<&mut KernelTimespec>, mask: Option<&mut u64>) -> (u64, u64, u64) {
+    let timeout = ts.map_or(0, |ts| ts as *mut KernelTimespec as u64);
+    match mask {
+        Some(mask) => (timeout, mask as *mut u64 as u64, KERNEL_SIGSET_SIZE),
+        None => (timeout, 0, 0),
+    }
+}
+
 /// `AIOPOLL_IOC_GETEVENTS` into `events`: waits for `min_nr` events at most `timeout`
 /// (`None`: no limit), with the kernel-format signal mask `sigmask` installed if given.
 pub(crate) fn getevents(
@@ -256,27 +266,15 @@ pub(crate) fn getevents(
     timeout: Option<KernelTimespec>,
     sigmask: Option<u64>,
 ) -> Result<usize, Errno> {
-    let mut ts = timeout.unwrap_or_default();
-    let mut mask = sigmask.unwrap_or(0);
+    let (mut ts, mut mask) = (timeout, sigmask);
+    let (timeout, sigmask, sigsetsize) = wait_ptrs(ts.as_mut(), mask.as_mut());
     let mut g = GetEventsArg {
         min_nr: min_nr as i64,
         nr: events.len() as i64,
         events: events.as_mut_ptr() as u64,
-        timeout: if timeout.is_some() {
-            &mut ts as *mut KernelTimespec as u64
-        } else {
-            0
-        },
-        sigmask: if sigmask.is_some() {
-            &mut mask as *mut u64 as u64
-        } else {
-            0
-        },
-        sigsetsize: if sigmask.is_some() {
-            KERNEL_SIGSET_SIZE
-        } else {
-            0
-        },
+        timeout,
+        sigmask,
+        sigsetsize,
         reserved: 0,
     };
     // SAFETY: GETEVENTS reads `g`, `ts` and `mask` and writes at most `events.len()` events
@@ -300,29 +298,17 @@ pub(crate) unsafe fn submit_wait(
     timeout: Option<KernelTimespec>,
     sigmask: Option<u64>,
 ) -> (usize, Result<usize, Errno>) {
-    let mut ts = timeout.unwrap_or_default();
-    let mut mask = sigmask.unwrap_or(0);
+    let (mut ts, mut mask) = (timeout, sigmask);
+    let (timeout, sigmask, sigsetsize) = wait_ptrs(ts.as_mut(), mask.as_mut());
     let mut w = SubmitWaitArg {
         nr: iocbs.len() as i64,
         iocbpp: iocbs.as_ptr() as u64,
         min_nr: min_nr as i64,
         max_nr: events.len() as i64,
         events: events.as_mut_ptr() as u64,
-        timeout: if timeout.is_some() {
-            &mut ts as *mut KernelTimespec as u64
-        } else {
-            0
-        },
-        sigmask: if sigmask.is_some() {
-            &mut mask as *mut u64 as u64
-        } else {
-            0
-        },
-        sigsetsize: if sigmask.is_some() {
-            KERNEL_SIGSET_SIZE
-        } else {
-            0
-        },
+        timeout,
+        sigmask,
+        sigsetsize,
         submitted: 0,
         reserved: 0,
     };
