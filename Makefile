@@ -6,22 +6,26 @@
 #   make run            boot Debian's stock kernel, load aiopoll.ko and run the demo
 #                       (RUN_KERNEL=test: the project's KASAN + lockdep kernel instead)
 #   make check          the whole test suite in the VM (STRESS=full for full stress counts;
-#                       STOCK=0 skips the guests of Debian's stock kernels)
+#                       STOCK=0 skips the guests of Debian's stock kernels; VNG=1 runs
+#                       the guests with virtme-ng, which sees the host's root file system)
 #   make userspace      libaiopoll (libaio API), the examples and the Rust crate, into build/
 #   make install PREFIX=/usr/local   install libaiopoll, its headers, the libaio.so.1 drop-in
 #                       and the man pages (LIBDIR, INCLUDEDIR, MANDIR, DESTDIR;
 #                       make uninstall with the same variables undoes it)
 #   make fuzz SECONDS=N [SEED=S]     the ioctl fuzzer in the VM for N seconds
-#   make vm-run RUN='<cmd>' SHARE=/abs/dir   run your own command in the guest
+#   make vm-run RUN='<cmd>' SHARE=/abs/dir   run your own command in the guest (VNG=1:
+#                       in the virtme-ng guest, where the host's own programs run)
 #   make bench          readiness-polling benchmark: aiopoll, fs/aio, io_uring, epoll (RUNS=5)
 #   make KDIR=/path     build aiopoll.ko against your own prepared kernel tree, or Debian's
 #                       headers (/lib/modules/$(uname -r)/build)
-#   make modules_install KDIR=/path  install it into /lib/modules/RELEASE/updates, depmod
+#   make modules_install KDIR=/path  install it into /lib/modules/RELEASE/updates, depmod,
+#                       and the udev rule into /etc/udev/rules.d (UDEV_RULES_DIR); with
+#                       MODULE_SIG_KEY=key.pem MODULE_SIG_CERT=cert.der signed for Secure Boot
 #
 # `make help` lists everything.
 
 # Passed to the scripts through the environment.
-export KDIR LLVM SHARE STRESS TIMEOUT TESTS RUNS BENCH_SECONDS
+export KDIR LLVM SHARE STRESS TIMEOUT TESTS RUNS BENCH_SECONDS VNG
 # Installation layout: LIBDIR=/usr/lib/x86_64-linux-gnu for multiarch. DESTDIR is prepended
 # to every path at install time and appears in no installed file.
 PREFIX ?= /usr/local
@@ -48,7 +52,8 @@ module:
 	@$(SCRIPTS)/build.sh module
 
 modules_install:
-	@INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) $(SCRIPTS)/build.sh modules_install
+	@INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) UDEV_RULES_DIR=$(UDEV_RULES_DIR) \
+		MODULE_SIG_KEY=$(MODULE_SIG_KEY) MODULE_SIG_CERT=$(MODULE_SIG_CERT) $(SCRIPTS)/build.sh modules_install
 
 selftests:
 	@$(SCRIPTS)/build.sh selftests

@@ -114,15 +114,56 @@ modules_install() {
 	fi
 	mkdir -p "$imp/lib/modules"
 	dst=$(cd "$imp/lib/modules" && pwd -P)
+	local key=${MODULE_SIG_KEY:-} cert=${MODULE_SIG_CERT:-} nosig=()
+	if [ -n "$key$cert" ]; then
+		[ -f "$key" ] && [ -f "$cert" ] || die "MODULE_SIG_KEY and MODULE_SIG_CERT must both name files (a private key and its X.509 certificate, PEM or DER)"
+		[ -x "$k/scripts/sign-file" ] || die "$k has no scripts/sign-file: that kernel was built without module signing (CONFIG_MODULE_SIG)"
+		key=$(realpath "$key") cert=$(realpath "$cert")
+		# kbuild would sign with the kernel's own key (certs/signing_key.x509, which headers
+		# packages do not ship): its signature would come after ours.
+		nosig=(CONFIG_MODULE_SIG_ALL=)
+	fi
 	# In the toolchain chroot, the destination is bind-mounted at its own path.
-	M="$d" AIOPOLL_EXTRA_BINDS="$dst" kmake "$k" ${imp:+INSTALL_MOD_PATH="$imp"} modules_install
+	M="$d" AIOPOLL_EXTRA_BINDS="$dst" kmake "$k" ${imp:+INSTALL_MOD_PATH="$imp"} "${nosig[@]}" modules_install
 	rel=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' "$k/include/generated/utsrelease.h")
+	[ -n "$key" ] && sign_installed "$k" "$dst/$rel/updates" "$key" "$cert"
 	# kbuild runs depmod only next to a System.map, which headers packages do not have.
 	if [ ! -f "$k/System.map" ]; then
 		(cd "$dst" && AIOPOLL_BINDS="$dst" "$TC" exec env PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 			depmod -a ${imp:+-b "$imp"} "$rel") || die "depmod $rel failed"
 	fi
 	log "installed aiopoll.ko into $dst/$rel/updates/"
+	# The udev rule (scripts/60-aiopoll.rules): mode 0666 for the static node too.
+	local rules=$imp${UDEV_RULES_DIR:-/etc/udev/rules.d}
+	install -D -m 0644 "$AIOPOLL_TOP/scripts/60-aiopoll.rules" "$rules/60-aiopoll.rules" ||
+		die "cannot install the udev rule into $rules"
+	log "installed the udev rule $rules/60-aiopoll.rules"
+}
+
+# sign_installed KDIR DIR KEY CERT: signs DIR/aiopoll.ko[.xz|.zst|.gz] with the kernel's
+# sign-file and its CONFIG_MODULE_SIG_HASH (for Secure Boot: a key enrolled as a MOK). A
+# compressed module is signed inside, then compressed again as kbuild compresses modules.
+sign_installed() {
+	local k=$1 dir=$2 key=$3 cert=$4 hash f z=''
+	hash=$(sed -n 's/^CONFIG_MODULE_SIG_HASH="\(.*\)"$/\1/p' "$k/.config")
+	[ -n "$hash" ] || die "$k/.config has no CONFIG_MODULE_SIG_HASH"
+	f=$(ls "$dir"/aiopoll.ko* 2>/dev/null | head -n1)
+	case "$f" in
+	*.ko.xz) z=xz; xz -d "$f" ;;
+	*.ko.zst) z=zst; zstd -q -d --rm "$f" ;;
+	*.ko.gz) z=gz; gzip -d "$f" ;;
+	*.ko) ;;
+	*) die "no aiopoll.ko installed in $dir" ;;
+	esac
+	f=$dir/aiopoll.ko
+	"$k/scripts/sign-file" "$hash" "$key" "$cert" "$f" || die "sign-file failed on $f"
+	case "$z" in
+	# kbuild's own flags (scripts/Makefile.modinst).
+	xz) xz --check=crc32 --lzma2=dict=1MiB "$f" ;;
+	zst) zstd -q --rm -f "$f" ;;
+	gz) gzip -n -f "$f" ;;
+	esac
+	log "signed aiopoll.ko with $cert ($hash)"
 }
 
 # kmake KDIR ARGS...: runs kbuild for this external module.
