@@ -83,7 +83,7 @@ check:
 vm-run: module
 	@test -n "$$AIOPOLL_RUN" || { echo "usage: make vm-run RUN='<shell command>' [SHARE=/abs/dir]"; exit 2; }
 	@kdir=$$($(SCRIPTS)/build.sh kdir) && payload=$$($(SCRIPTS)/build.sh payload) && \
-		exec $(SCRIPTS)/vm.sh --payload "$$payload" --kernel "$$kdir" \
+		exec $(SCRIPTS)/$(if $(filter 1,$(VNG)),vng.sh,vm.sh) --payload "$$payload" --kernel "$$kdir" \
 		$(if $(SHARE),--share "$(SHARE)") --timeout $(or $(TIMEOUT),1200) -- "$$AIOPOLL_RUN"
 
 # The ioctl fuzzer alone for SECONDS (default 60), then a kmemleak scan and the unload test.

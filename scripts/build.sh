@@ -287,6 +287,7 @@ payload() {
 		cp -r "$BUILD/libaio-diff" "$p/libaio"
 		stage_dyn "$p/libaio/dyn"
 		cp "$AIOPOLL_TOP/selftests/libaio/run_diff.sh" "$p/selftests/aiopoll_libaio_diff"
+		cp "$AIOPOLL_TOP/selftests/vng_host_test.sh" "$p/selftests/aiopoll_vng_host_test"
 	fi
 	if [ -d "$BUILD/libaio-harness" ]; then
 		cp -r "$BUILD/libaio-harness" "$p/libaio-harness"

@@ -12,10 +12,19 @@
 # Two more boot Debian's stock kernels, linux-image-7.3.4+deb13-amd64 and -rt-amd64, with the
 # module built against their headers (scripts/stock.sh), and run STOCK_TESTS there (default:
 # RT_TESTS plus the teardown, libaio, examples and unload tests; TESTS when given), each with
-# its own kernel log scan. STOCK=0 skips both; STOCK=amd64 or STOCK=rt-amd64 runs one.
+# its own kernel log scan. STOCK=0 skips both; STOCK="amd64 rt-amd64 cloud-amd64" (any of them)
+# runs those (-cloud has no 9p: its guest gets the payload in the initramfs).
+# VNG=1 runs the test and PREEMPT_RT guests with virtme-ng (scripts/vng.sh: the host's root
+# file system in the guest, dynamically linked host programs included) instead of the
+# busybox guest of scripts/vm.sh; the stock kernels' guests stay on scripts/vm.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 B=$AIOPOLL_TOP/scripts/build.sh
+case "${VNG:-0}" in
+0) runner=$AIOPOLL_TOP/scripts/vm.sh ;;
+1) runner=$AIOPOLL_TOP/scripts/vng.sh ;;
+*) die "VNG must be 0 or 1" ;;
+esac
 "$B" module
 "$B" selftests
 "$B" userspace
@@ -57,11 +66,11 @@ export AIOPOLL_APPEND="${AIOPOLL_APPEND:-} nvme.poll_queues=1 kmemleak=on"
 
 guest_cmd() {
 	echo "AIOPOLL_STRESS=$stress AIOPOLL_TESTS='$1' AIOPOLL_FUZZ_SECONDS=${FUZZ_SECONDS:-20} \
-	AIOPOLL_FUZZ_SEED=${FUZZ_SEED:-} sh /aiopoll/selftests/run_tests.sh"
+	AIOPOLL_FUZZ_SEED=${FUZZ_SEED:-} sh \$AIOPOLL_PAYLOAD/selftests/run_tests.sh"
 }
 
 set +e
-"$AIOPOLL_TOP/scripts/vm.sh" --payload "$payload" --kernel "$("$B" kdir)" \
+"$runner" --payload "$payload" --kernel "$("$B" kdir)" \
 	--timeout "$timeout" --log "$klog" --out "$out" -- "$(guest_cmd "${TESTS:-}")"
 vmrc=$?
 set -e
@@ -71,12 +80,13 @@ set -e
 # check-FLAVOUR-kernel.log. Adds FLAVOUR to $extras and its status to $extra_rc.
 extras=() extra_what=() extra_rc=()
 extra_guest() {
-	local f=$1 what=$2 tests=$3 p rc
+	local f=$1 what=$2 tests=$3 p rc run=$runner
+	case "$f" in stock*) run=$AIOPOLL_TOP/scripts/vm.sh ;; esac
 	log "$what guest: $tests"
 	AIOPOLL_FLAVOUR=$f "$B" module
 	p=$(AIOPOLL_FLAVOUR=$f "$B" payload)
 	set +e
-	"$AIOPOLL_TOP/scripts/vm.sh" --payload "$p" --kernel "$(AIOPOLL_FLAVOUR=$f "$B" kdir)" \
+	"$run" --payload "$p" --kernel "$(AIOPOLL_FLAVOUR=$f "$B" kdir)" \
 		--timeout "$timeout" --log "$AIOPOLL_TOP/build/vm/check-$f-kernel.log" \
 		--out "$AIOPOLL_TOP/build/vm/check-$f.out" -- "$(guest_cmd "$tests")"
 	rc=$?
@@ -96,8 +106,10 @@ stock=${STOCK:-1}
 case "$stock" in
 0) ;;
 1) stock="amd64 rt-amd64" ;;
-amd64|rt-amd64|"amd64 rt-amd64"|"rt-amd64 amd64") ;;
-*) die "STOCK must be 0, 1, amd64 or rt-amd64" ;;
+*)
+	for f in $stock; do
+		case "$f" in amd64|rt-amd64|cloud-amd64) ;; *) die "STOCK must be 0, 1, or a list of amd64, rt-amd64 and cloud-amd64" ;; esac
+	done ;;
 esac
 if [ "$stock" != 0 ]; then
 	stock_tests=${TESTS:-${STOCK_TESTS:-$rt_tests aiopoll_teardown_test aiopoll_libaio_diff aiopoll_examples_test aiopoll_unload_test}}
@@ -105,6 +117,7 @@ if [ "$stock" != 0 ]; then
 		case "$f" in
 		amd64) extra_guest stock "Debian stock 7.3.4+deb13-amd64" "$stock_tests" ;;
 		rt-amd64) extra_guest stock-rt "Debian stock 7.3.4+deb13-rt-amd64" "$stock_tests" ;;
+		cloud-amd64) extra_guest stock-cloud "Debian stock 7.3.4+deb13-cloud-amd64" "$stock_tests" ;;
 		esac
 	done
 fi

@@ -34,7 +34,10 @@ if [ -f /boot-modules/order ]; then
 			echo "aiopoll-guest: insmod $m failed"
 	done </boot-modules/order
 fi
-if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro aiopoll /aiopoll; then
+# The payload over 9p, unless it came in the initramfs (a kernel without 9p: Debian's -cloud).
+if [ -f /aiopoll/aiopoll.ko ]; then
+	:
+elif ! mount -t 9p -o trans=virtio,version=9p2000.L,ro aiopoll /aiopoll; then
 	echo "aiopoll-guest: cannot mount the payload"
 	finish 125
 fi
@@ -45,7 +48,7 @@ fi
 ip link set lo up 2>/dev/null
 # Report hung tasks well before the host's timeout.
 echo 60 > /proc/sys/kernel/hung_task_timeout_secs 2>/dev/null
-export PATH=/aiopoll/bin:$PATH AIOPOLL_KO=/aiopoll/aiopoll.ko
+export PATH=/aiopoll/bin:$PATH AIOPOLL_KO=/aiopoll/aiopoll.ko AIOPOLL_PAYLOAD=/aiopoll
 
 if ! insmod /aiopoll/aiopoll.ko; then
 	echo "aiopoll-guest: insmod aiopoll.ko failed"

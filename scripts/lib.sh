@@ -118,3 +118,28 @@ perf_payload() {
 	chmod 755 "$payload"
 	cp "$AIOPOLL_TOP/build/module-perf/aiopoll.ko" "$payload/"
 }
+
+# guest_status RC QEMU-RC SECS TIMEOUT KLOG RUNNER: the exit status of a guest run of
+# scripts/vm.sh or scripts/vng.sh. RC is the command's status as the guest reported it (empty
+# when it never did: 124 after a timeout, else 1, with the last kernel messages); a kernel log
+# with KASAN, lockdep, WARNING, BUG, refcount or hung-task reports turns 0 into 1.
+guest_status() {
+	local rc=$1 qrc=$2 secs=$3 timeout=$4 klog=$5 runner=$6
+	if [ -z "$rc" ]; then
+		if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+			log "guest timed out after ${timeout}s; last kernel messages:"
+			rc=124
+		else
+			log "guest died before the command finished ($runner status $qrc); last kernel messages:"
+			rc=1
+		fi
+		tail -n 40 "$klog" | tr -d '\r' >&2
+	fi
+	if "$AIOPOLL_TOP/scripts/logscan.sh" "$klog"; then
+		log "guest finished in ${secs}s with status $rc; kernel log clean ($klog)"
+	else
+		log "guest finished in ${secs}s with status $rc; KERNEL LOG HAS REPORTS ($klog)"
+		[ "$rc" -eq 0 ] && rc=1
+	fi
+	return "$rc"
+}

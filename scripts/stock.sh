@@ -212,14 +212,35 @@ boot() {
 	mkdir -p "$b/modules"
 	cp "$root/usr/lib/modules/$rel/vmlinuz" "$b/vmlinuz"
 	if [ "$("$TC" mode)" = host ]; then host_install kmod xz-utils; else host_install xz-utils; fi
-	(cd "$b" && AIOPOLL_BINDS="$root" "$TC" exec sh -c '
-		set -e
-		PATH=$PATH:/usr/sbin:/sbin
-		root=$1 rel=$2
-		shift 2
-		depmod -b "$root" "$rel"
-		modprobe -a -d "$root" -S "$rel" --show-depends "$@"
-	' sh "$root" "$rel" $BOOT_MODULES) >"$b/deps" || die "cannot resolve the dependencies of $BOOT_MODULES in $root"
+	# Only what the flavour builds as a module is loaded: -cloud builds NVMe and ext4 in, and
+	# has no 9p at all (then the guest gets its payload in the initramfs: aiopoll-boot/no-9p).
+	local want=() sym cfg=$root/usr/src/linux-headers-$rel/.config
+	for m in $BOOT_MODULES; do
+		case "$m" in
+		9pnet_virtio) sym=CONFIG_NET_9P_VIRTIO ;;
+		9p) sym=CONFIG_9P_FS ;;
+		nvme) sym=CONFIG_BLK_DEV_NVME ;;
+		ext4) sym=CONFIG_EXT4_FS ;;
+		*) die "stock.sh: no configuration symbol known for the boot module $m" ;;
+		esac
+		case "$(config_of "$(dirname "$cfg")" "$sym")" in
+		m) want+=("$m") ;;
+		y) ;;
+		*) [ "$sym" = CONFIG_9P_FS ] && : >"$b/no-9p" ;;
+		esac
+	done
+	: >"$b/deps"
+	if [ ${#want[@]} -gt 0 ]; then
+		(cd "$b" && AIOPOLL_BINDS="$root" "$TC" exec sh -c '
+			set -e
+			PATH=$PATH:/usr/sbin:/sbin
+			root=$1 rel=$2
+			shift 2
+			depmod -b "$root" "$rel"
+			modprobe -a -d "$root" -S "$rel" --show-depends "$@"
+		' sh "$root" "$rel" "${want[@]}") >"$b/deps" || die "cannot resolve the dependencies of ${want[*]} in $root"
+	fi
+	: >>"$b/modules/order"
 	awk '$1 == "insmod" { print $2 }' "$b/deps" | awk '!seen[$0]++' | while read -r m; do
 		xz -dc "$m" >"$b/modules/$(basename "$m" .xz)"
 		basename "$m" .ko.xz >>"$b/modules/order"

@@ -21,7 +21,7 @@
 # when the guest died before the command finished (panic, oops with panic_on_oops).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-payload='' share='' kdir='' timeout=1200 klog='' keep='' mods=''
+payload='' share='' kdir='' timeout=1200 klog='' keep='' mods='' no9p=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--payload) payload=$2; shift 2 ;;
@@ -47,11 +47,14 @@ elif [ -f "$kdir/arch/x86/boot/bzImage" ]; then
 elif [ -f "$kdir/aiopoll-boot/vmlinuz" ]; then
 	image=$kdir/aiopoll-boot/vmlinuz
 	[ -n "$mods" ] || mods=$kdir/aiopoll-boot/modules
+	# A kernel without 9p (Debian's -cloud) gets the payload in the initramfs.
+	[ -f "$kdir/aiopoll-boot/no-9p" ] && no9p=1
 else
 	die "no bzImage in $kdir (nor aiopoll-boot/vmlinuz of a stock kernel)"
 fi
 if [ -n "$mods" ]; then [ -f "$mods/order" ] || die "vm.sh: no $mods/order"; fi
 if [ -n "$share" ]; then
+	[ "$no9p" = 0 ] || die "vm.sh: $kdir has no 9p file system: no --share"
 	case "$share" in /*) ;; *) die "SHARE must be an absolute path: $share" ;; esac
 	mkdir -p "$share"
 fi
@@ -101,13 +104,25 @@ initramfs() {
 
 printf '%s\n' "$cmd" >"$payload/cmd"
 out=$(mktemp)
+initrd=$(initramfs)
+pin=''
+if [ "$no9p" = 1 ]; then
+	# The payload as one more archive, unpacked at /aiopoll (made for this run only): the
+	# archive's names go through a link named aiopoll to the payload directory.
+	pin=$(mktemp "$AIOPOLL_TOP/build/vm/initrd.XXXXXX")
+	d=$(mktemp -d)
+	ln -s "$payload" "$d/aiopoll"
+	{ cat "$initrd"; (cd "$d" && find -L aiopoll | cpio -o -L -H newc --quiet | gzip -1); } >"$pin"
+	rm -rf "$d"
+	initrd=$pin
+fi
 # A payload staged by scripts/build.sh for this run goes away with it.
 case "$payload" in
-"${AIOPOLL_BUILD_DIR:-$AIOPOLL_TOP/build}"/vm/payload.*) trap 'rm -f "$out"; rm -rf "$payload"' EXIT ;;
-*) trap 'rm -f "$out"' EXIT ;;
+"${AIOPOLL_BUILD_DIR:-$AIOPOLL_TOP/build}"/vm/payload.*) trap 'rm -f "$out" $pin; rm -rf "$payload"' EXIT ;;
+*) trap 'rm -f "$out" $pin' EXIT ;;
 esac
 args=(-m 2G -smp 2 -display none -monitor none -no-reboot -nodefaults
-	-kernel "$image" -initrd "$(initramfs)"
+	-kernel "$image" -initrd "$initrd"
 	-serial "file:$klog" -serial "file:$out"
 	-fsdev "local,id=payload,path=$payload,security_model=none,readonly=on"
 	-device virtio-9p-pci,fsdev=payload,mount_tag=aiopoll)
@@ -139,22 +154,4 @@ secs=$(( $(date +%s) - start ))
 
 if [ -n "$keep" ]; then tr -d '\r' <"$out" | { grep -av '^AIOPOLL-EXIT=' || true; } >"$keep"; fi
 rc=$(tr -d '\r' <"$out" | sed -n 's/^AIOPOLL-EXIT=\([0-9]*\)$/\1/p' | tail -n1)
-if [ -z "$rc" ]; then
-	if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
-		log "guest timed out after ${timeout}s; last kernel messages:"
-		rc=124
-	else
-		log "guest died before the command finished (QEMU status $qrc); last kernel messages:"
-		rc=1
-	fi
-	tail -n 40 "$klog" | tr -d '\r' >&2
-fi
-
-# Kernel reports that make a run fail, whatever the command's status.
-if "$AIOPOLL_TOP/scripts/logscan.sh" "$klog"; then
-	log "guest finished in ${secs}s with status $rc; kernel log clean ($klog)"
-else
-	log "guest finished in ${secs}s with status $rc; KERNEL LOG HAS REPORTS ($klog)"
-	[ "$rc" -eq 0 ] && rc=1
-fi
-exit "$rc"
+guest_status "$rc" "$qrc" "$secs" "$timeout" "$klog" QEMU

@@ -3,8 +3,9 @@
 # Autoloading: with aiopoll unloaded, opening a device node of its fixed minor (10:243) makes
 # the kernel ask modprobe for char-major-10-243, which the module's alias answers (as on an
 # installed system, where kmod's static-nodes makes /dev/aiopoll at boot from the devname
-# alias). The module goes to /lib/modules/RELEASE/extra with busybox's depmod; modprobe is
-# busybox's. Leaves the module loaded. Prints TAP.
+# alias). The module goes to /lib/modules/RELEASE/extra with the guest's depmod; the kernel's
+# modprobe helper is the guest's modprobe (busybox's, or kmod's in the virtme-ng guest).
+# Leaves the module loaded. Prints TAP.
 TAP_PREFIX="autoload: "
 . "$(dirname "$0")/tap.sh"
 rel=$(uname -r)
@@ -18,7 +19,7 @@ tap $? "installed in $d/extra, depmod" $log
 grep 'aiopoll' "$d/modules.alias" >$log 2>&1
 grep -q 'char-major-10-243' $log && grep -q 'devname:aiopoll' $log
 tap $? "modules.alias has char-major-10-243 and devname:aiopoll" $log
-echo /bin/modprobe > /proc/sys/kernel/modprobe
+command -v modprobe > /proc/sys/kernel/modprobe
 rm -f /tmp/aiopoll-node
 mknod /tmp/aiopoll-node c 10 243 && (exec 3</tmp/aiopoll-node) >$log 2>&1
 tap $? "opening a node 10:243 succeeds with the module unloaded" $log

@@ -9,6 +9,8 @@ tests="aiopoll_dev_test aiopoll_ctx_test aiopoll_signal_test aiopoll_swait_test 
 	aiopoll_crate_test aiopoll_examples_test aiopoll_bench_smoke
 	aiopoll_fuzz_test
 	aiopoll_kmemleak_test aiopoll_autoload_test aiopoll_unload_test"
+# The virtme-ng guest (scripts/vng.sh) also runs the host's own programs.
+[ "${AIOPOLL_VNG:-0}" = 1 ] && tests="$tests aiopoll_vng_host_test"
 [ -n "$AIOPOLL_TESTS" ] && tests=$AIOPOLL_TESTS
 status=0
 # A memory-backed null block device for the O_DIRECT tests (the real block layer).
