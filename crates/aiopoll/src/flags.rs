@@ -104,12 +104,15 @@ bitflags! {
         /// `AIOPOLL_FEAT_SUBMIT_WAIT` (ABI 1.6): submit and wait in one call
         /// ([`Context::submit_and_wait`](crate::Context::submit_and_wait)).
         const SUBMIT_WAIT = 1 << 5;
+        /// `AIOPOLL_FEAT_DESTROY` (ABI 1.7): `AIOPOLL_IOC_DESTROY`, io_destroy(2)'s semantics
+        /// (waiters woken, in-flight I/O waited for) before the file is closed.
+        const DESTROY = 1 << 6;
     }
 }
 
 impl Features {
     /// Every feature this crate knows (`AIOPOLL_FEATURES`).
-    pub const ALL: Features = Features::from_bits_retain(0x3f);
+    pub const ALL: Features = Features::from_bits_retain(0x7f);
 }
 
 /// A set of signals 1 to 64 in the kernel's `sigset_t` format (bit `n - 1` for signal `n`,

@@ -22,6 +22,15 @@ fn version_and_ring_size() {
     assert!(v
         .features
         .contains(Features::CONTEXT | Features::SIGMASK | Features::POLL));
+    // The crate knows every feature of a module of its own ABI or older.
+    if v.minor <= 7 {
+        assert!(
+            Features::ALL.contains(v.features),
+            "features {:#x} of ABI 1.{} are not all in Features::ALL",
+            v.features.bits(),
+            v.minor
+        );
+    }
     assert!(ctx.capacity() >= 100, "capacity {}", ctx.capacity());
     assert_eq!(ctx.ring_entries() as usize, ctx.capacity() + 1);
     assert_eq!(ctx.in_flight(), 0);
