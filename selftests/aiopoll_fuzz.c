@@ -464,6 +464,52 @@ static void op_getevents(struct tstate *t)
 	note(ioctl(some_ctx(r), AIOPOLL_IOC_GETEVENTS, &g));
 }
 
+/* SUBMIT_WAIT: a batch as op_submit makes one, then a wait as op_getevents does. */
+static void op_submit_wait(struct tstate *t)
+{
+	struct rng *r = &t->r;
+	struct iocb *ptrs[MAXBATCH];
+	struct __kernel_timespec ts = { 0, (long long)below(r, 2000000) };
+	struct aiopoll_submit_wait w = { 0 };
+	unsigned int n = below(r, MAXBATCH + 1), i, base = below(r, RECENT - MAXBATCH);
+	sigset_t mask;
+
+	for (i = 0; i < n; i++) {
+		ptrs[i] = &t->iocbs[base + i];
+		fill_iocb(t, ptrs[i]);
+	}
+	if (n && chance(r, 5))
+		ptrs[below(r, n)] = (struct iocb *)(uintptr_t)some_ptr(r, sizeof(struct iocb));
+	w.nr = chance(r, 90) ? n : (long long)interesting(r);
+	w.iocbpp = chance(r, 95) ? (uintptr_t)ptrs : some_ptr(r, 8);
+	w.max_nr = chance(r, 85) ? below(r, 64) : (long long)interesting(r);
+	w.min_nr = chance(r, 70) ? below(r, 2) : (long long)interesting(r);
+	if (w.max_nr > 64 && chance(r, 80))
+		w.max_nr = 64;
+	w.events = w.max_nr >= 0 && w.max_nr <= 64 && chance(r, 90) ? (uintptr_t)t->ev :
+									some_ptr(r, 32);
+	if (chance(r, 3)) {
+		ts.tv_nsec = (long long)interesting(r);
+		ts.tv_sec = (long long)(chance(r, 50) ? 0 : interesting(r) & 1);
+	}
+	/* Always a timeout (see op_getevents); bad pointers fault before anything is submitted. */
+	w.timeout = chance(r, 97) ? (uintptr_t)&ts : chance(r, 50) ? 0x10000 + below(r, 4096) :
+									edge_ptr(r);
+	if (chance(r, 20)) {
+		sigemptyset(&mask);
+		if (chance(r, 50))
+			sigaddset(&mask, SIGUSR1);
+		w.sigmask = chance(r, 90) ? (uintptr_t)&mask : some_ptr(r, 8);
+		w.sigsetsize = chance(r, 90) ? 8 : interesting(r);
+	}
+	if (chance(r, 3))
+		w.submitted = interesting(r);
+	if (chance(r, 3))
+		w.reserved = interesting(r);
+	note(ioctl(some_ctx(r), AIOPOLL_IOC_SUBMIT_WAIT,
+		   chance(r, 97) ? (void *)&w : (void *)(uintptr_t)edge_ptr(r)));
+}
+
 static void op_cancel(struct tstate *t)
 {
 	struct rng *r = &t->r;
@@ -486,7 +532,11 @@ static void op_misc(struct tstate *t)
 	char buf[64];
 	int fd = some_fd(r);
 
-	switch (below(r, 9)) {
+	switch (below(r, 10)) {
+	case 8:	/* io_destroy(): waits for the context's requests, as a close does */
+		if (chance(r, 20))
+			note(ioctl(some_ctx(r), AIOPOLL_IOC_DESTROY));
+		break;
 	case 0:
 		note(ioctl(fd, AIOPOLL_IOC_VERSION, chance(r, 90) ? &v : (void *)(uintptr_t)some_ptr(r, 16)));
 		break;
@@ -499,7 +549,7 @@ static void op_misc(struct tstate *t)
 		 * Not GETEVENTS on arbitrary memory: a zero timeout field there means "wait
 		 * forever", a legitimate wait that would only stall the thread.
 		 */
-		if (cmd == AIOPOLL_IOC_GETEVENTS)
+		if (cmd == AIOPOLL_IOC_GETEVENTS || cmd == AIOPOLL_IOC_SUBMIT_WAIT)
 			cmd = AIOPOLL_IOC_VERSION;
 		note(ioctl(fd, cmd, (void *)(uintptr_t)some_ptr(r, 128)));
 		break;
@@ -591,8 +641,14 @@ static void run_ops(struct tstate *t, int max_ops, int may_fork)
 		case 7: case 8: case 9: case 10: case 11:
 			op_submit(t);
 			break;
-		case 12: case 13: case 14:
+		case 12: case 13:
 			op_getevents(t);
+			break;
+		case 14:
+			if (chance(&t->r, 50))
+				op_getevents(t);
+			else
+				op_submit_wait(t);
 			break;
 		case 15: case 16:
 			op_cancel(t);
