@@ -19,7 +19,13 @@ tap $? "installed in $d/extra, depmod" $log
 grep 'aiopoll' "$d/modules.alias" >$log 2>&1
 grep -q 'char-major-10-243' $log && grep -q 'devname:aiopoll' $log
 tap $? "modules.alias has char-major-10-243 and devname:aiopoll" $log
-command -v modprobe > /proc/sys/kernel/modprobe
+# An absolute path for the kernel (busybox's `command -v` names an applet without one).
+mp=''
+for p in /sbin/modprobe /usr/sbin/modprobe /bin/modprobe; do
+	[ -x "$p" ] && { mp=$p; break; }
+done
+[ -n "$mp" ] && echo "$mp" >/proc/sys/kernel/modprobe && [ "$(cat /proc/sys/kernel/modprobe)" = "$mp" ] >$log 2>&1
+tap $? "the kernel's modprobe helper is ${mp:-(none found)}" $log
 rm -f /tmp/aiopoll-node
 mknod /tmp/aiopoll-node c 10 243 && (exec 3</tmp/aiopoll-node) >$log 2>&1
 tap $? "opening a node 10:243 succeeds with the module unloaded" $log
