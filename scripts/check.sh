@@ -11,7 +11,7 @@
 # paths; TESTS when given), with its own kernel log scan. RT=0 skips it.
 # Two more boot Debian's stock kernels, linux-image-7.3.4+deb13-amd64 and -rt-amd64, with the
 # module built against their headers (scripts/stock.sh), and run STOCK_TESTS there (default:
-# RT_TESTS plus the teardown, libaio, examples and unload tests; TESTS when given), each with
+# RT_TESTS plus the teardown, libaio, examples, autoload and unload tests; TESTS when given), each with
 # its own kernel log scan. STOCK=0 skips both; STOCK="amd64 rt-amd64 cloud-amd64" (any of them)
 # runs those (-cloud has no 9p: its guest gets the payload in the initramfs).
 # VNG=1 runs the test and PREEMPT_RT guests with virtme-ng (scripts/vng.sh: the host's root
@@ -112,7 +112,7 @@ case "$stock" in
 	done ;;
 esac
 if [ "$stock" != 0 ]; then
-	stock_tests=${TESTS:-${STOCK_TESTS:-$rt_tests aiopoll_teardown_test aiopoll_libaio_diff aiopoll_examples_test aiopoll_unload_test}}
+	stock_tests=${TESTS:-${STOCK_TESTS:-$rt_tests aiopoll_teardown_test aiopoll_libaio_diff aiopoll_examples_test aiopoll_autoload_test aiopoll_unload_test}}
 	for f in $stock; do
 		case "$f" in
 		amd64) extra_guest stock "Debian stock 7.3.4+deb13-amd64" "$stock_tests" ;;
