@@ -143,3 +143,51 @@ guest_status() {
 	fi
 	return "$rc"
 }
+
+# runner_args RUNNER ARGS...: the options of scripts/vm.sh and scripts/vng.sh (described in
+# vm.sh), checked. Sets cmd, payload (absolute), share, kdir, timeout, klog (its directory
+# made), keep, mods, image (the kernel image to boot), stock=1 for a stock kernel's KDIR
+# from scripts/stock.sh (its aiopoll-boot/ holds vmlinuz and the modules it needs) and no9p=1
+# for one without 9p, which gets no --share.
+runner_args() {
+	local me=$1
+	shift
+	payload='' share='' kdir='' timeout=1200 klog='' keep='' mods='' stock=0 no9p=0
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--payload) payload=$2; shift 2 ;;
+		--share) share=$2; shift 2 ;;
+		--kernel) kdir=$2; shift 2 ;;
+		--modules) mods=$2; shift 2 ;;
+		--timeout) timeout=$2; shift 2 ;;
+		--log) klog=$2; shift 2 ;;
+		--out) keep=$2; shift 2 ;;
+		--) shift; break ;;
+		*) die "$me: unknown option $1" ;;
+		esac
+	done
+	[ $# -eq 1 ] || die "usage: $me [--payload DIR] [--share DIR] [--kernel DIR] [--timeout S] -- 'command'"
+	cmd=$1
+	[ -n "$payload" ] || die "$me: --payload DIR is required (scripts/build.sh payload stages one)"
+	[ -f "$payload/aiopoll.ko" ] || die "$me: the payload $payload has no aiopoll.ko"
+	payload=$(cd "$payload" && pwd)
+	[ -n "$kdir" ] || kdir=$("$AIOPOLL_TOP/scripts/kernel.sh" build test)
+	if [ -f "$kdir" ]; then
+		image=$kdir
+	elif [ -f "$kdir/arch/x86/boot/bzImage" ]; then
+		image=$kdir/arch/x86/boot/bzImage
+	elif [ -f "$kdir/aiopoll-boot/vmlinuz" ]; then
+		image=$kdir/aiopoll-boot/vmlinuz stock=1
+		# A kernel without 9p (Debian's -cloud) gets the payload in the initramfs.
+		[ -f "$kdir/aiopoll-boot/no-9p" ] && no9p=1
+	else
+		die "no bzImage in $kdir (nor aiopoll-boot/vmlinuz of a stock kernel)"
+	fi
+	if [ -n "$share" ]; then
+		[ "$no9p" = 0 ] || die "$me: $kdir has no 9p file system: no --share"
+		case "$share" in /*) ;; *) die "SHARE must be an absolute path: $share" ;; esac
+		mkdir -p "$share"
+	fi
+	[ -n "$klog" ] || klog=$AIOPOLL_TOP/build/vm/kernel.log
+	mkdir -p "$(dirname "$klog")"
+}

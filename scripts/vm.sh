@@ -21,45 +21,10 @@
 # when the guest died before the command finished (panic, oops with panic_on_oops).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-payload='' share='' kdir='' timeout=1200 klog='' keep='' mods='' no9p=0
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--payload) payload=$2; shift 2 ;;
-	--share) share=$2; shift 2 ;;
-	--kernel) kdir=$2; shift 2 ;;
-	--modules) mods=$2; shift 2 ;;
-	--timeout) timeout=$2; shift 2 ;;
-	--log) klog=$2; shift 2 ;;
-	--out) keep=$2; shift 2 ;;
-	--) shift; break ;;
-	*) die "vm.sh: unknown option $1" ;;
-	esac
-done
-[ $# -eq 1 ] || die "usage: vm.sh [--payload DIR] [--share DIR] [--kernel DIR] [--timeout S] -- 'command'"
-cmd=$1
-[ -n "$payload" ] || die "vm.sh: --payload DIR is required (scripts/build.sh payload stages one)"
-[ -f "$payload/aiopoll.ko" ] || die "vm.sh: the payload $payload has no aiopoll.ko"
-[ -n "$kdir" ] || kdir=$("$AIOPOLL_TOP/scripts/kernel.sh" build test)
-if [ -f "$kdir" ]; then
-	image=$kdir
-elif [ -f "$kdir/arch/x86/boot/bzImage" ]; then
-	image=$kdir/arch/x86/boot/bzImage
-elif [ -f "$kdir/aiopoll-boot/vmlinuz" ]; then
-	image=$kdir/aiopoll-boot/vmlinuz
-	[ -n "$mods" ] || mods=$kdir/aiopoll-boot/modules
-	# A kernel without 9p (Debian's -cloud) gets the payload in the initramfs.
-	[ -f "$kdir/aiopoll-boot/no-9p" ] && no9p=1
-else
-	die "no bzImage in $kdir (nor aiopoll-boot/vmlinuz of a stock kernel)"
-fi
+runner_args vm.sh "$@"
+# A stock kernel's own modules, unless --modules names others.
+[ "$stock" = 1 ] && [ -z "$mods" ] && mods=$kdir/aiopoll-boot/modules
 if [ -n "$mods" ]; then [ -f "$mods/order" ] || die "vm.sh: no $mods/order"; fi
-if [ -n "$share" ]; then
-	[ "$no9p" = 0 ] || die "vm.sh: $kdir has no 9p file system: no --share"
-	case "$share" in /*) ;; *) die "SHARE must be an absolute path: $share" ;; esac
-	mkdir -p "$share"
-fi
-[ -n "$klog" ] || klog=$AIOPOLL_TOP/build/vm/kernel.log
-mkdir -p "$(dirname "$klog")"
 
 host_install qemu-system-x86 busybox-static cpio
 

@@ -19,41 +19,9 @@
 # virtme-ng comes from PyPI (VNG_VERSION, default 1.42) into a virtualenv in the cache.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-payload='' share='' kdir='' timeout=1200 klog='' keep=''
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--payload) payload=$2; shift 2 ;;
-	--share) share=$2; shift 2 ;;
-	--kernel) kdir=$2; shift 2 ;;
-	--modules) die "vng.sh: --modules is not supported (stock kernels run with scripts/vm.sh)" ;;
-	--timeout) timeout=$2; shift 2 ;;
-	--log) klog=$2; shift 2 ;;
-	--out) keep=$2; shift 2 ;;
-	--) shift; break ;;
-	*) die "vng.sh: unknown option $1" ;;
-	esac
-done
-[ $# -eq 1 ] || die "usage: vng.sh [--payload DIR] [--share DIR] [--kernel DIR] [--timeout S] -- 'command'"
-cmd=$1
-[ -n "$payload" ] || die "vng.sh: --payload DIR is required (scripts/build.sh payload stages one)"
-[ -f "$payload/aiopoll.ko" ] || die "vng.sh: the payload $payload has no aiopoll.ko"
-payload=$(cd "$payload" && pwd)
-[ -n "$kdir" ] || kdir=$("$AIOPOLL_TOP/scripts/kernel.sh" build test)
-if [ -f "$kdir" ]; then
-	image=$kdir
-elif [ -f "$kdir/arch/x86/boot/bzImage" ]; then
-	image=$kdir/arch/x86/boot/bzImage
-elif [ -f "$kdir/aiopoll-boot/vmlinuz" ]; then
-	die "vng.sh: $kdir is a stock kernel; its guest runs with scripts/vm.sh (VNG=1 covers the kernels scripts/kernel.sh builds)"
-else
-	die "no bzImage in $kdir"
-fi
-if [ -n "$share" ]; then
-	case "$share" in /*) ;; *) die "SHARE must be an absolute path: $share" ;; esac
-	mkdir -p "$share"
-fi
-[ -n "$klog" ] || klog=$AIOPOLL_TOP/build/vm/kernel.log
-mkdir -p "$(dirname "$klog")"
+runner_args vng.sh "$@"
+[ -z "$mods" ] || die "vng.sh: --modules is not supported (stock kernels run with scripts/vm.sh)"
+[ "$stock" = 0 ] || die "vng.sh: $kdir is a stock kernel; its guest runs with scripts/vm.sh (VNG=1 covers the kernels scripts/kernel.sh builds)"
 
 # depmod (virtme-prep-kdir-mods runs it), QEMU and a Python for the virtualenv.
 host_install qemu-system-x86 kmod python3-venv
