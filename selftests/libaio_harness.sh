@@ -141,10 +141,7 @@ for p in diff_basic diff_poll diff_signal diff_limits diff_badargs; do
 	[ -x "$ld/$p.aiopoll" ] || continue
 	"$ld/$p.libaio" > "$o/$p.ref" 2>/dev/null
 	"$ld/$p.aiopoll" > "$o/$p.fallback" 2>/dev/null
-	cmp -s "$o/$p.ref" "$o/$p.fallback"
-	rc=$?
-	[ $rc -ne 0 ] && diff "$o/$p.ref" "$o/$p.fallback" | head -20 | sed 's/^/# /'
-	tap $rc "$p on libaiopoll without /dev/aiopoll: the same transcript as on fs/aio"
+	same "$o/$p.ref" "$o/$p.fallback" "$p on libaiopoll without /dev/aiopoll: the same transcript as on fs/aio"
 done
 fresh 3 > /dev/null
 run "$d/aiopoll/3.p" "$o/3.nofallback" LIBAIOPOLL_FALLBACK=0

@@ -81,11 +81,17 @@ sstage=$tmp/signed
 make -s -C "$src" modules_install KDIR="$hdr" INSTALL_MOD_PATH="$sstage" \
 	MODULE_SIG_KEY="$tmp/mok.key" MODULE_SIG_CERT="$tmp/mok.der" >"$log" 2>&1
 tap $? "make modules_install MODULE_SIG_KEY=... MODULE_SIG_CERT=..." "$log"
-f=$(ls "$sstage/lib/modules/$rel/updates/aiopoll.ko"* 2>/dev/null | head -n1)
-case "$f" in
-*.xz) xz -dc "$f" >"$tmp/signed.ko" ;;
-*) cp "$f" "$tmp/signed.ko" 2>/dev/null ;;
-esac
+# installed_ko STAGE: the bytes of the aiopoll.ko installed under STAGE, uncompressed (Debian's
+# kernels install modules as .ko.xz).
+installed_ko() {
+	local f
+	f=$(ls "$1/lib/modules/$rel/updates/aiopoll.ko"* 2>/dev/null | head -n1)
+	case "$f" in
+	*.xz) xz -dc "$f" ;;
+	*) cat "$f" 2>/dev/null ;;
+	esac
+}
+installed_ko "$sstage" >"$tmp/signed.ko"
 # The trailer: PKCS#7 (sig_len bytes), struct module_signature (12 bytes: sig_len last, big
 # endian), "~Module signature appended~\n" (28 bytes).
 python3 - "$tmp/signed.ko" "$tmp" >"$log" 2>&1 <<'PY'
@@ -105,11 +111,7 @@ rc=$?
 [ $rc -eq 0 ] && openssl cms -verify -binary -inform DER -in "$tmp/sig.p7" -content "$tmp/body.ko" \
 	-certfile "$tmp/mok.pem" -noverify -out /dev/null >>"$log" 2>&1
 tap $? "the installed module's signature verifies against the certificate" "$log"
-u=$(ls "$stage/lib/modules/$rel/updates/aiopoll.ko"* 2>/dev/null | head -n1)
-case "$u" in
-*.xz) xz -dc "$u" | cmp -s - "$tmp/body.ko" ;;
-*) cmp -s "$u" "$tmp/body.ko" ;;
-esac
+installed_ko "$stage" | cmp -s - "$tmp/body.ko"
 tap $? "the signed module is the unsigned one plus the signature" "$log"
 
 # dkms build in the trixie chroot: the tree as DKMS installs it under /usr/src, dkms's state

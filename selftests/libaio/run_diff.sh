@@ -15,15 +15,6 @@ mkdir -p $out
 maxnr=$(cat /proc/sys/fs/aio-max-nr)
 . "$(dirname "$0")/tap.sh"
 
-same() {	# same <reference> <other> <description>
-	if cmp -s "$1" "$2"; then
-		tap 0 "$3"
-	else
-		tap 1 "$3"
-		diff "$1" "$2" | sed 's/^/# /' | head -40
-	fi
-}
-
 for p in diff_basic diff_poll diff_signal diff_limits diff_badargs diff_stress; do
 	echo "$maxnr" > /proc/sys/fs/aio-max-nr
 	"$d/$p.libaio" > $out/$p.fsaio 2> $out/$p.fsaio.err
