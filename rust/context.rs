@@ -502,6 +502,7 @@ impl Context {
         let compat = sys::in_compat_syscall();
         let mut done = 0;
         let mut err = Ok(());
+        let mut hipri = false;
         // A single iocb (a latency-bound loop re-arming one poll) needs no batch buffer to
         // clear.
         let mut one = [0u64; 1];
@@ -516,9 +517,12 @@ impl Context {
             let n = (nr - done).min(ptrs.len());
             let (read, read_err) = read_iocb_ptrs(iocbpp, done, &mut ptrs[..n], compat);
             for &ptr in &ptrs[..read] {
-                err = self.submit_one(ring, UserAddr::new(ptr));
-                if err.is_err() {
-                    break;
+                match self.submit_one(ring, UserAddr::new(ptr)) {
+                    Ok(polled) => hipri |= polled,
+                    Err(e) => {
+                        err = Err(e);
+                        break;
+                    }
                 }
                 done += 1;
             }
@@ -526,14 +530,21 @@ impl Context {
                 err = read_err;
             }
         }
+        if hipri {
+            // Nobody but a reaper completes polled I/O: a reaper asleep in GETEVENTS must wake
+            // up and start polling (its wait condition includes pending polled I/O). Once per
+            // call, after the last submission: each look at the queue is a full barrier.
+            self.wait.wake_all();
+        }
         match (done, err) {
             (0, Err(e)) => Err(e),
             (n, _) => Ok(n as isize),
         }
     }
 
-    /// Submits the iocb at user address `uiocb` (fs/aio's `io_submit_one()`).
-    fn submit_one(self: ArcBorrow<'_, Self>, ring: &Ring, uiocb: UserAddr) -> Result {
+    /// Submits the iocb at user address `uiocb` (fs/aio's `io_submit_one()`); returns whether
+    /// it is polled I/O (`RWF_HIPRI`), which only a reaper completes.
+    fn submit_one(self: ArcBorrow<'_, Self>, ring: &Ring, uiocb: UserAddr) -> Result<bool> {
         let iocb: Iocb = uiocb.read()?;
         if iocb.aio_reserved2 != 0 || (iocb.aio_nbytes as i64) < 0 {
             return Err(EINVAL);
@@ -641,12 +652,7 @@ impl Context {
             EAGAIN
         })?;
         Request::issue(req, rw.as_ref()).inspect_err(|_| give_back())?;
-        if hipri {
-            // Nobody but a reaper completes polled I/O: a reaper asleep in GETEVENTS must wake
-            // up and start polling (its wait condition includes pending polled I/O).
-            self.wait.wake_all();
-        }
-        Ok(())
+        Ok(hipri)
     }
 
     /// Runs `f` on the state under `inner`, taken without touching the interrupt state when

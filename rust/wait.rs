@@ -176,7 +176,7 @@ impl Context {
                 continue;
             }
             // Wakes up for new events, for polled I/O submitted meanwhile (which only a
-            // reaper completes: see `submit_one`), and for `AIOPOLL_IOC_DESTROY`.
+            // reaper completes: see `Context::submit`), and for `AIOPOLL_IOC_DESTROY`.
             let end = self.wait.wait_interruptible(remaining, || {
                 // No lock: `wait_interruptible` orders these loads after the waiter is on the
                 // queue, and a poster's, submitter's or destroyer's `wake_after_post`/`wake_all`
