@@ -11,10 +11,11 @@ double bench_libaio(int fd, int qd, double deadline, long long blocks, char *buf
 	struct io_event ev[MAXQD];
 	io_context_t ctx = 0;
 	double end;
-	int i;
 
-	if (io_setup(qd, &ctx))
-		die("io_setup");
+	int i, ret = io_setup(qd, &ctx);
+
+	if (ret)
+		die("io_setup", ret);
 	for (i = 0; i < qd; i++) {
 		io_prep_pread(&cbs[i], fd, buf + i * BS, BS, rnd_offset(blocks));
 		cbs[i].data = (void *)(long)i;
@@ -22,19 +23,19 @@ double bench_libaio(int fd, int qd, double deadline, long long blocks, char *buf
 		start[i] = ticks();
 	}
 	if (io_submit(ctx, qd, list) != qd)
-		die("io_submit");
+		die("io_submit", 0);
 	while (now() < deadline) {
 		int n = io_getevents(ctx, 1, qd, ev, NULL), k;
 		double t = ticks();
 
 		if (n < 0)
-			die("io_getevents");
+			die("io_getevents", n);
 		/* The round's reads again, in one submission (fs/aio has no submit-and-wait). */
 		for (k = 0; k < n; k++) {
 			int j = (long)ev[k].data;
 
 			if (ev[k].res != BS)
-				die("read");
+				die("read", 0);
 			record(t - start[j]);
 			(*done)++;
 			io_prep_pread(&cbs[j], fd, buf + j * BS, BS, rnd_offset(blocks));
@@ -43,7 +44,7 @@ double bench_libaio(int fd, int qd, double deadline, long long blocks, char *buf
 			start[j] = ticks();
 		}
 		if (n && io_submit(ctx, n, list) != n)
-			die("io_submit");
+			die("io_submit", 0);
 	}
 	end = now();
 	io_destroy(ctx);

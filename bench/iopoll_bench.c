@@ -74,16 +74,17 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-void die(const char *what)
+/* @err: a negative errno (liburing, libaio), or 0 for errno. */
+void die(const char *what, long err)
 {
-	fprintf(stderr, "iopoll_bench: %s: %s\n", what, strerror(errno));
+	fprintf(stderr, "iopoll_bench: %s: %s\n", what, strerror(err ? -err : errno));
 	exit(1);
 }
 
 int main(int argc, char **argv)
 {
 	const char *engine, *dev;
-	int qd, fd, i;
+	int qd, fd, i, profiling;
 	double secs, t0, end, tick0, wall0;
 	long long blocks, done = 0;
 	char *buf;
@@ -100,16 +101,18 @@ int main(int argc, char **argv)
 		return 2;
 	fd = open(dev, O_RDONLY | O_DIRECT);
 	if (fd < 0)
-		die(dev);
+		die(dev, 0);
 	blocks = lseek(fd, 0, SEEK_END) / BS;
 	if (blocks <= 0)
-		die("size");
+		die("size", 0);
 	if (posix_memalign((void **)&buf, BS, (size_t)qd * BS))
-		die("memory");
+		die("memory", 0);
 	maxlat = 20 * 1000 * 1000;
 	lat = malloc(maxlat * sizeof(*lat));
 	if (!lat)
-		die("memory");
+		die("memory", 0);
+	/* IOPOLL_PROFILE=1: a kernel profile of the whole guest during the run (profile.c). */
+	profiling = getenv("IOPOLL_PROFILE") && !profile_start();
 	wall0 = now();
 	tick0 = ticks();
 
@@ -125,7 +128,7 @@ int main(int argc, char **argv)
 		int ctx = open(AIOPOLL_DEVICE_PATH, O_RDWR);
 
 		if (ctx < 0 || ioctl(ctx, AIOPOLL_IOC_SETUP, &s))
-			die("aiopoll");
+			die("aiopoll", 0);
 		t0 = now();
 		end = t0 + secs;
 		for (i = 0; i < qd; i++) {
@@ -147,12 +150,12 @@ int main(int argc, char **argv)
 			double t = ticks();
 
 			if (n < 0 || w.submitted != w.nr)
-				die("submit_wait");
+				die("submit_wait", 0);
 			for (k = 0; k < n; k++) {
 				int j = ev[k].data;
 
 				if (ev[k].res != BS)
-					die("read");
+					die("read", 0);
 				record(t - start[j]);
 				done++;
 				cbs[j].aio_offset = rnd_offset(blocks);
@@ -170,8 +173,10 @@ int main(int argc, char **argv)
 		struct io_uring ring;
 		struct io_uring_cqe *cqe;
 
-		if (io_uring_queue_init(qd, &ring, IORING_SETUP_IOPOLL))
-			die("io_uring_queue_init");
+		int ret = io_uring_queue_init(qd, &ring, IORING_SETUP_IOPOLL);
+
+		if (ret)
+			die("io_uring_queue_init", ret);
 		t0 = now();
 		end = t0 + secs;
 		for (i = 0; i < qd; i++) {
@@ -186,15 +191,16 @@ int main(int argc, char **argv)
 			double t;
 
 			/* Submit the round's reads and wait for at least one: one system call. */
-			if (io_uring_submit_and_wait(&ring, 1) < 0)
-				die("submit_and_wait");
+			ret = io_uring_submit_and_wait(&ring, 1);
+			if (ret < 0)
+				die("submit_and_wait", ret);
 			t = ticks();
 			io_uring_for_each_cqe(&ring, head, cqe) {
 				int j = io_uring_cqe_get_data64(cqe);
 				struct io_uring_sqe *sqe;
 
 				if (cqe->res != BS)
-					die("read");
+					die("read", 0);
 				record(t - start[j]);
 				done++;
 				n++;
@@ -210,6 +216,12 @@ int main(int argc, char **argv)
 	} else {
 		fprintf(stderr, "iopoll_bench: unknown engine %s\n", engine);
 		return 2;
+	}
+	if (profiling) {
+		char label[64];
+
+		snprintf(label, sizeof(label), "%s-qd%d", engine, qd);
+		profile_stop(label);
 	}
 	{
 		double us_per_tick = (now() - wall0) * 1e6 / (ticks() - tick0);

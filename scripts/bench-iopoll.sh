@@ -10,11 +10,16 @@
 # ratios of the medians to fs/aio and io_uring (fio's rows to fio's own fs/aio and io_uring
 # runs); writes the raw lines and the table to build/bench/. BENCH_FIO=0 skips fio;
 # BENCH_ICOUNT=1 runs the guest with instructions as time, as `make bench` does.
+# BENCH_PROFILE (1): after the runs, one more run of each of the program's engines at each
+# queue depth with a kernel profile of the guest (bench/profile.c, as `make bench`), written to
+# build/bench/iopoll-profile.txt; these runs are not in the table. 0 skips them.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=${RUNS:-5}
 SECONDS_PER_RUN=${BENCH_SECONDS:-2}
 FIO=${BENCH_FIO:-1}
+PROFILE=${BENCH_PROFILE:-1}
+case "$PROFILE" in 0 | 1) ;; *) die "BENCH_PROFILE must be 0 or 1" ;; esac
 case "${BENCH_ICOUNT:-0}" in
 0) ;;
 1) export AIOPOLL_QEMU_ARGS="${AIOPOLL_QEMU_ARGS:-} -icount shift=0,sleep=off" ;;
@@ -28,7 +33,8 @@ perf_payload
 mkdir -p "$payload/modules"
 cp "$kdir/fs/configfs/configfs.ko" "$kdir/drivers/block/null_blk/null_blk.ko" "$payload/modules/"
 gcc -D_GNU_SOURCE -O2 -Wall -static -I"$AIOPOLL_TOP/uapi" -o "$payload/iopoll_bench" \
-	"$AIOPOLL_TOP/bench/iopoll_bench.c" "$AIOPOLL_TOP/bench/engine_libaio.c" -laio -luring
+	"$AIOPOLL_TOP/bench/iopoll_bench.c" "$AIOPOLL_TOP/bench/engine_libaio.c" \
+	"$AIOPOLL_TOP/bench/profile.c" -laio -luring
 fio_engines=''
 if [ "$FIO" = 1 ]; then
 	fio_dir=$("$AIOPOLL_TOP/scripts/fio.sh" build)
@@ -72,6 +78,19 @@ for run in \$(seq $RUNS); do
 		done
 	done
 done
+if [ $PROFILE = 1 ]; then
+	for qd in 1 32; do
+		for e in aiopoll-hipri aiopoll libaio uring-iopoll; do
+			r=\$(IOPOLL_PROFILE=1 /aiopoll/iopoll_bench \$e /dev/nullb0 \$qd $SECONDS_PER_RUN) ||
+				exit 1
+			echo \"\$r\" | sed 's/^\([^#]\)/# profiled run: \1/'
+		done
+	done
+fi
 "
 python3 "$AIOPOLL_TOP/scripts/bench_table.py" "$raw" "$out/iopoll.csv" "$RUNS" "$SECONDS_PER_RUN" |
 	tee "$out/iopoll.txt"
+if [ "$PROFILE" = 1 ]; then
+	grep '^# profile' "$raw" | sed 's/^# //' >"$out/iopoll-profile.txt"
+	log "profiles: $out/iopoll-profile.txt"
+fi
