@@ -580,8 +580,8 @@ impl Context {
                     nbytes: iocb.aio_nbytes,
                     offset: iocb.aio_offset,
                     rw_flags: iocb.aio_rw_flags,
-                    ioprio: (iocb.aio_flags & uapi::IOCB_FLAG_IOPRIO != 0)
-                        .then_some(iocb.aio_reqprio),
+                    has_ioprio: iocb.aio_flags & uapi::IOCB_FLAG_IOPRIO != 0,
+                    ioprio: iocb.aio_reqprio.into(),
                 });
                 Op::Rw
             }

@@ -48,33 +48,13 @@ bool aiopoll_in_compat_syscall(void)
 	return in_compat_syscall();
 }
 
-bool aiopoll_file_readable(struct file *file)
-{
-	return file->f_mode & FMODE_READ;
-}
-
-bool aiopoll_file_writable(struct file *file)
-{
-	return file->f_mode & FMODE_WRITE;
-}
-
-bool aiopoll_file_has_read_iter(struct file *file)
-{
-	return file->f_op->read_iter;
-}
-
-bool aiopoll_file_has_write_iter(struct file *file)
-{
-	return file->f_op->write_iter;
-}
-
 bool aiopoll_file_has_fsync(struct file *file)
 {
 	return file->f_op->fsync;
 }
 
-void aiopoll_kiocb_init(struct kiocb *kiocb, struct file *file, loff_t pos,
-			void (*complete)(struct kiocb *kiocb, long ret))
+static void aiopoll_kiocb_init(struct kiocb *kiocb, struct file *file, loff_t pos,
+			       void (*complete)(struct kiocb *kiocb, long ret))
 {
 	/*
 	 * As aio_prep_rw(), but without IOCB_AIO_RW: that flag tells drivers that the kiocb is
@@ -140,21 +120,20 @@ static bool aiopoll_can_iopoll(struct kiocb *kiocb)
 	return true;
 }
 
-int aiopoll_kiocb_prep(struct kiocb *kiocb, int rw_flags, bool write, bool has_ioprio,
-		       int ioprio, bool hipri)
+static int aiopoll_kiocb_prep(struct kiocb *kiocb, const struct aiopoll_rw_args *rw)
 {
 	int ret;
 
-	if (has_ioprio) {
-		ret = aiopoll_ioprio_check_cap(ioprio);
+	if (rw->has_ioprio) {
+		ret = aiopoll_ioprio_check_cap(rw->ioprio);
 		if (ret)
 			return ret;
-		kiocb->ki_ioprio = ioprio;
+		kiocb->ki_ioprio = rw->ioprio;
 	}
-	ret = kiocb_set_rw_flags(kiocb, (__force rwf_t)rw_flags, write ? WRITE : READ);
+	ret = kiocb_set_rw_flags(kiocb, (__force rwf_t)rw->rw_flags, rw->write ? WRITE : READ);
 	if (ret)
 		return ret;
-	if (!hipri) {
+	if (!rw->hipri) {
 		/* fs/aio: nobody is going to poll for this I/O. */
 		kiocb->ki_flags &= ~IOCB_HIPRI;
 		return 0;
@@ -201,8 +180,8 @@ void aiopoll_cond_resched(void)
  * NULL: a one-segment PREADV would write through it), and an empty vector points the
  * iterator at it. Like fs/aio, the segment count is aio_nbytes truncated to unsigned int.
  */
-int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec *scratch,
-		   struct iovec **iovec, struct iov_iter *iter)
+static int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec *scratch,
+			  struct iovec **iovec, struct iov_iter *iter)
 {
 	int rw = write ? ITER_SOURCE : ITER_DEST;
 	ssize_t ret;
@@ -215,10 +194,43 @@ int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec *sc
 	return ret < 0 ? ret : 0;
 }
 
-int aiopoll_rw_verify(struct kiocb *kiocb, struct iov_iter *iter, bool write)
+/* The layout RwArgs of rust/sys/rw.rs asserts too. */
+static_assert(sizeof(struct aiopoll_rw_args) == 40);
+static_assert(offsetof(struct aiopoll_rw_args, pos) == 16);
+static_assert(offsetof(struct aiopoll_rw_args, ioprio) == 28);
+static_assert(offsetof(struct aiopoll_rw_args, hipri) == 35);
+
+/*
+ * Everything fs/aio's aio_read()/aio_write() do before they call ->read_iter/->write_iter,
+ * in their order and with their errnos, in one call: aio_prep_rw() (with HIPRI checked),
+ * the file's mode and method, aio_setup_rw() and rw_verify_area(). On success *iovec is
+ * NULL or an array to kfree() once the I/O was issued; on error there is nothing to free.
+ */
+int aiopoll_rw_prep(struct kiocb *kiocb, struct file *file, const struct aiopoll_rw_args *rw,
+		    void (*complete)(struct kiocb *kiocb, long ret), struct iovec *scratch,
+		    struct iovec **iovec, struct iov_iter *iter)
 {
-	return rw_verify_area(write ? WRITE : READ, kiocb->ki_filp, &kiocb->ki_pos,
-			      iov_iter_count(iter));
+	int ret;
+
+	*iovec = NULL;
+	aiopoll_kiocb_init(kiocb, file, rw->pos, complete);
+	ret = aiopoll_kiocb_prep(kiocb, rw);
+	if (ret)
+		return ret;
+	if (unlikely(!(file->f_mode & (rw->write ? FMODE_WRITE : FMODE_READ))))
+		return -EBADF;
+	if (unlikely(!(rw->write ? file->f_op->write_iter : file->f_op->read_iter)))
+		return -EINVAL;
+	ret = aiopoll_import(rw->write, rw->buf, rw->nbytes, rw->vectored, scratch, iovec, iter);
+	if (ret)
+		return ret;
+	ret = rw_verify_area(rw->write ? WRITE : READ, file, &kiocb->ki_pos,
+			     iov_iter_count(iter));
+	if (ret) {
+		kfree(*iovec);
+		*iovec = NULL;
+	}
+	return ret;
 }
 
 ssize_t aiopoll_rw_issue(struct kiocb *kiocb, struct iov_iter *iter, bool write)

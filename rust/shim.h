@@ -31,22 +31,29 @@ int aiopoll_put_user_u64(u64 uaddr, u64 val);
 bool aiopoll_in_compat_syscall(void);
 
 /* File properties fs/aio checks before submitting. */
-bool aiopoll_file_readable(struct file *file);
-bool aiopoll_file_writable(struct file *file);
-bool aiopoll_file_has_read_iter(struct file *file);
-bool aiopoll_file_has_write_iter(struct file *file);
 bool aiopoll_file_has_fsync(struct file *file);
 
-/* Reads and writes through a kiocb, step by step as fs/aio.c's aio_read()/aio_write(). */
-void aiopoll_kiocb_init(struct kiocb *kiocb, struct file *file, loff_t pos,
-			void (*complete)(struct kiocb *kiocb, long ret));
-int aiopoll_kiocb_prep(struct kiocb *kiocb, int rw_flags, bool write, bool has_ioprio,
-		       int ioprio, bool hipri);
+/*
+ * Reads and writes through a kiocb, as fs/aio.c's aio_read()/aio_write(): what one is
+ * (RwArgs of rust/sys/rw.rs, the same layout: checked at build time on both sides).
+ */
+struct aiopoll_rw_args {
+	u64 buf;
+	u64 nbytes;
+	s64 pos;
+	int rw_flags;
+	int ioprio;		/* used only with has_ioprio (IOCB_FLAG_IOPRIO) */
+	bool has_ioprio;
+	bool write;
+	bool vectored;
+	bool hipri;
+};
+
+int aiopoll_rw_prep(struct kiocb *kiocb, struct file *file, const struct aiopoll_rw_args *rw,
+		    void (*complete)(struct kiocb *kiocb, long ret), struct iovec *scratch,
+		    struct iovec **iovec, struct iov_iter *iter);
 int aiopoll_kiocb_iopoll(struct kiocb *kiocb, bool spin);
 void aiopoll_cond_resched(void);
-int aiopoll_import(bool write, u64 buf, u64 len, bool vectored, struct iovec *scratch,
-		   struct iovec **iovec, struct iov_iter *iter);
-int aiopoll_rw_verify(struct kiocb *kiocb, struct iov_iter *iter, bool write);
 ssize_t aiopoll_rw_issue(struct kiocb *kiocb, struct iov_iter *iter, bool write);
 void aiopoll_rw_end(struct kiocb *kiocb);
 

@@ -12,37 +12,14 @@ use kernel::{
     sync::aref::ARef, //
 };
 
-/// What fs/aio checks of a file before reading or writing it.
+/// What fs/aio checks of a file before syncing it (a read's or write's checks are part of
+/// `rw_submit`'s one shim call).
 pub(crate) trait FileExt {
-    /// Whether the file was opened for reading (`FMODE_READ`).
-    fn readable(&self) -> bool;
-    /// Whether the file was opened for writing (`FMODE_WRITE`).
-    fn writable(&self) -> bool;
-    /// Whether the file has `->read_iter`.
-    fn has_read_iter(&self) -> bool;
-    /// Whether the file has `->write_iter`.
-    fn has_write_iter(&self) -> bool;
     /// Whether the file has `->fsync`.
     fn has_fsync(&self) -> bool;
 }
 
 impl FileExt for File {
-    fn readable(&self) -> bool {
-        // SAFETY: `self` is a valid file.
-        unsafe { shim::aiopoll_file_readable(self.as_ptr()) }
-    }
-    fn writable(&self) -> bool {
-        // SAFETY: `self` is a valid file.
-        unsafe { shim::aiopoll_file_writable(self.as_ptr()) }
-    }
-    fn has_read_iter(&self) -> bool {
-        // SAFETY: `self` is a valid file.
-        unsafe { shim::aiopoll_file_has_read_iter(self.as_ptr()) }
-    }
-    fn has_write_iter(&self) -> bool {
-        // SAFETY: `self` is a valid file.
-        unsafe { shim::aiopoll_file_has_write_iter(self.as_ptr()) }
-    }
     fn has_fsync(&self) -> bool {
         // SAFETY: `self` is a valid file.
         unsafe { shim::aiopoll_file_has_fsync(self.as_ptr()) }

@@ -75,10 +75,19 @@ pub(crate) use self::{
         Workqueue, //
     },
 };
-use kernel::{
-    error::to_result,
-    prelude::*, //
-};
+use kernel::prelude::*;
+
+/// A C return value as a `Result` (`kernel::error::to_result`), with the success case
+/// inline: the kernel crate's function is an out-of-line call, and the submission path makes
+/// several shim calls per request.
+#[inline(always)]
+pub(crate) fn to_result(ret: c_int) -> Result {
+    if ret >= 0 {
+        Ok(())
+    } else {
+        kernel::error::to_result(ret)
+    }
+}
 
 /// The number of possible CPUs (`num_possible_cpus()`).
 pub(crate) fn num_possible_cpus() -> u32 {

@@ -2,14 +2,16 @@
 
 //! `IOCB_CMD_POLL`'s wait-queue entries, their arming and wake-up, and the poll masks.
 
-use super::shim;
+use super::{
+    shim,
+    to_result, //
+};
 use core::{
     marker::PhantomData,
     ptr::NonNull, //
 };
 use kernel::{
     bindings,
-    error::to_result,
     fs::File,
     prelude::*,
     sync::{

@@ -4,13 +4,13 @@
 
 use super::{
     shim,
+    to_result,
     Vma, //
 };
 use crate::uapi::IoEvent;
 use core::ptr::NonNull;
 use kernel::{
     bindings,
-    error::to_result,
     prelude::*,
     sync::barrier::smp_mb,
     uaccess::UserPtr, //

@@ -5,11 +5,10 @@
 
 use super::{
     shim,
-    FileExt, //
+    to_result, //
 };
 use kernel::{
     bindings,
-    error::to_result,
     fs::File,
     prelude::*,
     sync::{
@@ -26,19 +25,30 @@ use kernel::{
     types::Opaque, //
 };
 
-/// What a read or write request is, as fs/aio's `IOCB_CMD_P{READ,WRITE}[V]`.
+/// What a read or write request is, as fs/aio's `IOCB_CMD_P{READ,WRITE}[V]`. The layout of
+/// the shim's `struct aiopoll_rw_args`, which it is passed as (asserted here and there).
+#[repr(C)]
 #[derive(Clone, Copy)]
 pub(crate) struct RwArgs {
-    pub(crate) write: bool,
-    pub(crate) vectored: bool,
     pub(crate) buf: u64,
     pub(crate) nbytes: u64,
     pub(crate) offset: i64,
     pub(crate) rw_flags: i32,
-    pub(crate) ioprio: Option<i16>,
+    /// The iocb's `aio_reqprio`, used only with `has_ioprio` (`IOCB_FLAG_IOPRIO`).
+    pub(crate) ioprio: i32,
+    pub(crate) has_ioprio: bool,
+    pub(crate) write: bool,
+    pub(crate) vectored: bool,
     /// Polled I/O (`RWF_HIPRI`): completes only when someone calls [`RwIo::iopoll`].
     pub(crate) hipri: bool,
 }
+
+const _: () = {
+    assert!(core::mem::size_of::<RwArgs>() == 40);
+    assert!(core::mem::offset_of!(RwArgs, offset) == 16);
+    assert!(core::mem::offset_of!(RwArgs, ioprio) == 28);
+    assert!(core::mem::offset_of!(RwArgs, hipri) == 35);
+};
 
 /// A `struct kiocb` and the owner its completion goes to (`ki_complete` finds the owner
 /// here, since the kiocb is the first field).
@@ -170,34 +180,6 @@ pub(crate) fn rw_submit<T: RwOwner>(owner: &Arc<T>, file: &File, args: &RwArgs) 
         return Err(EBUSY);
     }
     let kiocb = io.kiocb();
-    // SAFETY: `kiocb` is ours and not in use; `file` is valid and kept alive by the owner.
-    unsafe { shim::aiopoll_kiocb_init(kiocb, file.as_ptr(), args.offset, rw_complete::<T>) };
-    // SAFETY: `kiocb` was initialised above.
-    to_result(unsafe {
-        shim::aiopoll_kiocb_prep(
-            kiocb,
-            args.rw_flags,
-            args.write,
-            args.ioprio.is_some(),
-            c_int::from(args.ioprio.unwrap_or(0)),
-            args.hipri,
-        )
-    })?;
-    if args.write {
-        if !file.writable() {
-            return Err(EBADF);
-        }
-        if !file.has_write_iter() {
-            return Err(EINVAL);
-        }
-    } else {
-        if !file.readable() {
-            return Err(EBADF);
-        }
-        if !file.has_read_iter() {
-            return Err(EINVAL);
-        }
-    }
     let iter = Opaque::<bindings::iov_iter>::uninit();
     let mut iovec: *mut bindings::iovec = core::ptr::null_mut();
     // Scratch space for a one-segment vector (import_iovec() copies the segment into it), alive
@@ -206,29 +188,30 @@ pub(crate) fn rw_submit<T: RwOwner>(owner: &Arc<T>, file: &File, args: &RwArgs) 
         iov_base: core::ptr::null_mut(),
         iov_len: 0,
     };
-    // SAFETY: `iter`, `scratch` and `iovec` are valid places to write, and `scratch` outlives
-    // every use of the iterator (this function); user addresses are checked inside.
-    to_result(unsafe {
-        shim::aiopoll_import(
-            args.write,
-            args.buf,
-            args.nbytes,
-            args.vectored,
+    // fs/aio's steps up to the issue, with its errnos, in one call. From here on the imported
+    // iovec array (if any) must be freed.
+    // SAFETY: `kiocb` is ours and not in use; `file` is valid and kept alive by the owner;
+    // `args` has the C layout (see `RwArgs`); `iter`, `scratch` and `iovec` are valid places
+    // to write, and `scratch` outlives every use of the iterator (this function); user
+    // addresses are checked inside.
+    let verify = to_result(unsafe {
+        shim::aiopoll_rw_prep(
+            kiocb,
+            file.as_ptr(),
+            args,
+            rw_complete::<T>,
             &mut scratch,
             &mut iovec,
             iter.get(),
         )
-    })?;
-    // From here on the imported iovec array (if any) must be freed.
-    // SAFETY: `kiocb` and `iter` were initialised above.
-    let verify = to_result(unsafe { shim::aiopoll_rw_verify(kiocb, iter.get(), args.write) })
-        .and_then(|()| {
-            if args.hipri {
-                T::rw_polled_issuing(owner)
-            } else {
-                Ok(())
-            }
-        });
+    })
+    .and_then(|()| {
+        if args.hipri {
+            T::rw_polled_issuing(owner)
+        } else {
+            Ok(())
+        }
+    });
     if verify.is_ok() {
         // The completion's reference: given back by `rw_complete`.
         let leaked = Arc::into_raw(owner.clone()).cast::<c_void>().cast_mut();
@@ -257,7 +240,9 @@ pub(crate) fn rw_submit<T: RwOwner>(owner: &Arc<T>, file: &File, args: &RwArgs) 
             unsafe { rw_complete::<T>(kiocb, ret as c_long) };
         }
     }
-    // SAFETY: `iovec` is NULL or the array `import_iovec` allocated for us.
-    unsafe { bindings::kfree(iovec.cast()) };
+    if !iovec.is_null() {
+        // SAFETY: `iovec` is the array `import_iovec` allocated for us, no longer used.
+        unsafe { bindings::kfree(iovec.cast()) };
+    }
     verify
 }

@@ -36,37 +36,18 @@ extern "C" {
     pub(super) fn aiopoll_put_user_u32(uaddr: u64, val: u32) -> c_int;
     pub(super) fn aiopoll_put_user_u64(uaddr: u64, val: u64) -> c_int;
     pub(super) fn aiopoll_in_compat_syscall() -> bool;
-    pub(super) fn aiopoll_file_readable(file: *mut file) -> bool;
-    pub(super) fn aiopoll_file_writable(file: *mut file) -> bool;
-    pub(super) fn aiopoll_file_has_read_iter(file: *mut file) -> bool;
-    pub(super) fn aiopoll_file_has_write_iter(file: *mut file) -> bool;
     pub(super) fn aiopoll_file_has_fsync(file: *mut file) -> bool;
-    pub(super) fn aiopoll_kiocb_init(
+    pub(super) fn aiopoll_rw_prep(
         kiocb: *mut kiocb,
         file: *mut file,
-        pos: i64,
+        rw: *const super::RwArgs,
         complete: unsafe extern "C" fn(*mut kiocb, c_long),
-    );
-    pub(super) fn aiopoll_kiocb_prep(
-        kiocb: *mut kiocb,
-        rw_flags: c_int,
-        write: bool,
-        has_ioprio: bool,
-        ioprio: c_int,
-        hipri: bool,
-    ) -> c_int;
-    pub(super) fn aiopoll_kiocb_iopoll(kiocb: *mut kiocb, spin: bool) -> c_int;
-    pub(super) fn aiopoll_cond_resched();
-    pub(super) fn aiopoll_import(
-        write: bool,
-        buf: u64,
-        len: u64,
-        vectored: bool,
         scratch: *mut iovec,
         iovec: *mut *mut iovec,
         iter: *mut iov_iter,
     ) -> c_int;
-    pub(super) fn aiopoll_rw_verify(kiocb: *mut kiocb, iter: *mut iov_iter, write: bool) -> c_int;
+    pub(super) fn aiopoll_kiocb_iopoll(kiocb: *mut kiocb, spin: bool) -> c_int;
+    pub(super) fn aiopoll_cond_resched();
     pub(super) fn aiopoll_rw_issue(kiocb: *mut kiocb, iter: *mut iov_iter, write: bool) -> isize;
     pub(super) fn aiopoll_rw_end(kiocb: *mut kiocb);
     pub(super) fn aiopoll_fsync_as(file: *mut file, creds: *const cred, datasync: bool) -> c_int;

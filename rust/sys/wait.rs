@@ -5,12 +5,12 @@
 
 use super::{
     shim,
+    to_result,
     workqueue::raw_workqueue, //
 };
 use core::marker::PhantomData;
 use kernel::{
     bindings,
-    error::to_result,
     interrupt::LocalInterruptDisabled,
     prelude::*,
     sync::LockClassKey,
