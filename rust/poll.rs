@@ -297,17 +297,16 @@ unsafe impl PollOwner for Request {
         // Complete right here, in the waker's context, when that is safe: the wake-up says
         // what happened (a key), no eventfd must be signalled (never from a wake-up), the
         // request is on one queue (we hold only its lock), the work is idle, and we are not
-        // inside one of aiopoll's own wake-ups (whose queue lock we would nest).
+        // inside one of aiopoll's own wake-ups (whose queue lock we would nest: `try_enter`
+        // fails then). Inside the section the context's pollers are woken from a work item:
+        // their callbacks must not run under the lock of the queue being woken.
         if mask != 0
             && this.eventfd.is_none()
             && this.pstate.load(Acquire) == 0
             && this.poll_waits().is_some_and(|w| !w.has_second())
-            && !sys::in_own_wakeup()
         {
-            let done = sys::with_irqs_off(|irq| {
-                // From here the context's pollers are woken from a work item: their callbacks
-                // must not run under the lock of the queue being woken.
-                let _inline = sys::InlineCompletion::enter();
+            if let Some(inline) = sys::InlineCompletion::try_enter() {
+                let irq = inline.irq();
                 // The whole key, not just the events asked for: fs/aio's aio_poll_wake() reports
                 // mangle_poll(key) too, and programs written for it see the same masks.
                 let res = i64::from(sys::mangle_poll(mask));
@@ -320,26 +319,23 @@ unsafe impl PollOwner for Request {
                     entry.remove();
                     Some((this.self_ref.take(), this.unlist(active)))
                 });
-                let Some(taken) = taken else {
-                    // `active` is busy: defer to the work.
-                    return false;
-                };
-                if let Some((completion, listed)) = taken {
-                    if let Some(completion) = completion {
-                        let res = if multishot {
-                            // No room in the ring for another event: end with one that says so.
-                            i64::from(EOVERFLOW.to_errno())
-                        } else {
-                            res
-                        };
-                        Self::complete_in(completion, res, irq);
+                // `None`: `active` is busy, defer to the work.
+                if let Some(taken) = taken {
+                    if let Some((completion, listed)) = taken {
+                        if let Some(completion) = completion {
+                            let res = if multishot {
+                                // No room in the ring for another event: end with one that
+                                // says so.
+                                i64::from(EOVERFLOW.to_errno())
+                            } else {
+                                res
+                            };
+                            Self::complete_in(completion, res, irq);
+                        }
+                        drop(listed);
                     }
-                    drop(listed);
+                    return true;
                 }
-                true
-            });
-            if done {
-                return true;
             }
         }
         Self::poll_schedule(this);

@@ -414,7 +414,7 @@ static DEFINE_PER_CPU(int, aiopoll_wake_depth);
  * a wake-up to the workqueue, which is always correct; the counts stay balanced because
  * every task enters and leaves on one CPU. Elsewhere preemption is simply disabled.
  */
-void aiopoll_wake_section_enter(void)
+static void aiopoll_wake_section_enter(void)
 {
 	if (IS_ENABLED(CONFIG_PREEMPT_RT))
 		migrate_disable();
@@ -452,16 +452,26 @@ void aiopoll_wake_all(struct wait_queue_head *wq)
 		__aiopoll_wake_all(wq);
 }
 
-bool aiopoll_in_own_wakeup(void)
+static bool aiopoll_in_own_wakeup(void)
 {
 	return this_cpu_read(aiopoll_wake_depth) > 0;
 }
 
-bool aiopoll_irqs_disabled(void)
+/*
+ * What a poll wake-up callback asks before it completes its request inline, in one call:
+ * unless this CPU is inside an aiopoll wake-up already (-1: the caller defers, nothing is
+ * entered), enters the section (aiopoll_wake_section_enter(); the caller leaves it with
+ * aiopoll_wake_section_exit()) and returns whether interrupts are disabled (1) or not (0).
+ * The look at the depth needs no pinning of its own: a wake-up callback runs under its
+ * queue's spinlock, so it cannot migrate (see aiopoll_wake_section_enter()).
+ */
+int aiopoll_inline_enter(void)
 {
+	if (aiopoll_in_own_wakeup())
+		return -1;
+	aiopoll_wake_section_enter();
 	return irqs_disabled();
 }
-
 
 /*
  * The queue that poll(), epoll and other contexts' poll requests of a context's file wait

@@ -87,10 +87,8 @@ struct wait_queue_head;
 void aiopoll_waitqueue_init(struct wait_queue_head *wq, const char *name,
 			    struct lock_class_key *key);
 void aiopoll_wake_all(struct wait_queue_head *wq);
-bool aiopoll_in_own_wakeup(void);
-bool aiopoll_irqs_disabled(void);
-void aiopoll_wake_section_enter(void);
 void aiopoll_wake_section_exit(void);
+int aiopoll_inline_enter(void);
 
 /* A context's queue for pollers of its file, woken from a work item inside wake-ups. */
 struct aiopoll_pollq {

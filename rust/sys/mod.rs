@@ -60,9 +60,7 @@ pub(crate) use self::{
     vma::Vma,
     wait::{
         get_timeout,
-        in_own_wakeup,
         wake_after_post,
-        with_irqs_off,
         InlineCompletion,
         PollQueue,
         SigmaskSwap,

@@ -93,10 +93,8 @@ extern "C" {
         key: *mut lock_class_key,
     );
     pub(super) fn aiopoll_wake_all(wq: *mut wait_queue_head);
-    pub(super) fn aiopoll_in_own_wakeup() -> bool;
-    pub(super) fn aiopoll_irqs_disabled() -> bool;
-    pub(super) fn aiopoll_wake_section_enter();
     pub(super) fn aiopoll_wake_section_exit();
+    pub(super) fn aiopoll_inline_enter() -> c_int;
     pub(super) fn aiopoll_pollq_init(
         q: *mut super::wait::RawPollQueue,
         name: *const c_char,

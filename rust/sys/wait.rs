@@ -182,49 +182,53 @@ impl PinnedDrop for PollQueue {
     }
 }
 
-/// Calls `f` with the proof that interrupts are disabled on this CPU, when they are, else with
-/// `None`. Wake-up callbacks run under their queue's lock, which nearly every waker takes with
-/// `spin_lock_irqsave()` (not on PREEMPT_RT): there the `SpinLockIrq`s of the callback can be
-/// taken with `lock_with()`, without disabling interrupts again.
-pub(crate) fn with_irqs_off<R>(f: impl FnOnce(Option<&LocalInterruptDisabled>) -> R) -> R {
-    // SAFETY: No preconditions.
-    if unsafe { shim::aiopoll_irqs_disabled() } {
-        // SAFETY: Interrupts are disabled now, and stay so while `f` runs: the only sections
-        // it can enter (aiopoll's locks and wake-ups) restore the interrupt state they found.
-        let irq = unsafe { LocalInterruptDisabled::assume_disabled() };
-        f(Some(irq))
-    } else {
-        f(None)
-    }
-}
-
-/// Whether the caller runs inside a wake-up of one of aiopoll's own wait queues or an inline
-/// completion ([`InlineCompletion`]), on this CPU.
-pub(crate) fn in_own_wakeup() -> bool {
-    // SAFETY: No preconditions: `this_cpu_read()` is safe anywhere. The answer is meaningful
-    // because the callers are wake-up callbacks, which run under their queue's spinlock and so
-    // cannot migrate (on PREEMPT_RT either), and a section of this task's own is only ever
-    // entered and left on one CPU.
-    unsafe { shim::aiopoll_in_own_wakeup() }
-}
-
 /// Marks this CPU as inside an aiopoll wake-up while a poll request completes inline, in
 /// its waker's context: the context's pollers are then woken from a work item
-/// ([`wake_after_post`]) and other contexts' poll wake-ups defer ([`in_own_wakeup`]).
+/// ([`wake_after_post`]), and other contexts' poll wake-ups on this CPU do not complete inline
+/// (their [`InlineCompletion::try_enter`] fails). Also says whether interrupts are disabled:
+/// wake-up callbacks run under their queue's lock, which nearly every waker takes with
+/// `spin_lock_irqsave()` (not on PREEMPT_RT), and then the `SpinLockIrq`s of the completion can
+/// be taken with `lock_with()`, without disabling interrupts again.
 ///
 /// # Invariants
 ///
-/// Created by `aiopoll_wake_section_enter()` (which pinned the task to this CPU), undone once
-/// on drop, on the same CPU.
-pub(crate) struct InlineCompletion(PhantomData<*mut ()>);
+/// Created by `aiopoll_inline_enter()`, which entered the section (and pinned the task to
+/// this CPU), undone once on drop, on the same CPU. `irqs_off`: interrupts were disabled when
+/// the section was entered.
+pub(crate) struct InlineCompletion {
+    irqs_off: bool,
+    _not_send: PhantomData<*mut ()>,
+}
 
 impl InlineCompletion {
-    /// Enters the inline section until the guard is dropped.
-    pub(crate) fn enter() -> Self {
-        // SAFETY: No preconditions; balanced by `drop`.
-        unsafe { shim::aiopoll_wake_section_enter() };
-        // INVARIANT: entered just above.
-        Self(PhantomData)
+    /// Enters the inline section until the guard is dropped; `None`, entering nothing, when
+    /// the caller runs inside a wake-up of one of aiopoll's own wait queues or another inline
+    /// completion on this CPU (whose queue lock an inline completion would nest).
+    pub(crate) fn try_enter() -> Option<Self> {
+        // SAFETY: No preconditions; a section entered here is left by `drop`.
+        let ret = unsafe { shim::aiopoll_inline_enter() };
+        if ret < 0 {
+            // Not entered. (No guard may exist then, not even a discarded one: its drop would
+            // leave a section that was never entered.)
+            return None;
+        }
+        // INVARIANT: entered; `ret` is 1 when interrupts were disabled.
+        Some(Self {
+            irqs_off: ret > 0,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The proof that interrupts are disabled, when they were at the entry.
+    pub(crate) fn irq(&self) -> Option<&LocalInterruptDisabled> {
+        if !self.irqs_off {
+            return None;
+        }
+        // SAFETY: Interrupts were disabled at the entry (type invariant), and stay so while the
+        // guard is borrowed: the section runs inside a wake-up callback, under its queue's
+        // lock, and the only sections it can enter (aiopoll's locks and wake-ups) restore the
+        // interrupt state they found.
+        Some(unsafe { LocalInterruptDisabled::assume_disabled() })
     }
 }
 
