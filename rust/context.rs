@@ -690,17 +690,24 @@ impl Context {
         sys::wake_after_post(&self.wait, &self.pollers);
     }
 
-    /// Posts `events` in one section, in process context (the reaper of polled I/O).
-    pub(crate) fn post_batch(&self, events: &[IoEvent]) {
+    /// Posts the events `events` yields in one `inner` section, in process context (the
+    /// reaper of polled I/O), and wakes waiters if there was any. The iterator runs under the
+    /// lock, so it must not sleep nor take locks.
+    pub(crate) fn post_iter(&self, events: impl Iterator<Item = IoEvent>) {
         let Some(ring) = self.ring.as_ref() else {
+            // No ring, so no request either; the iterator still runs, for what it does.
+            events.for_each(drop);
             return;
         };
-        self.with_inner(None, |inner| {
-            for event in events {
-                inner.producer.post(ring, event);
-            }
+        let posted = self.with_inner(None, |inner| {
+            events.fold(0u32, |n, event| {
+                inner.producer.post(ring, &event);
+                n + 1
+            })
         });
-        sys::wake_after_post(&self.wait, &self.pollers);
+        if posted > 0 {
+            sys::wake_after_post(&self.wait, &self.pollers);
+        }
     }
 
     /// Posts an extra event of a multishot request, which needs a free slot of its own;

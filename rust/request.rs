@@ -242,6 +242,12 @@ impl Request {
         Self::put_in(this, None);
     }
 
+    /// Drops the completion role of a request whose result is stored (a reaper's), in
+    /// process context: the last role posts the event.
+    pub(crate) fn put_completion(this: Arc<Self>) {
+        Self::put(this);
+    }
+
     /// `put`, with `irq` when interrupts are known to be off.
     fn put_in(this: Arc<Self>, irq: Option<&LocalInterruptDisabled>) {
         if let Some(event) = Self::put_taking_event(&this) {
@@ -254,7 +260,7 @@ impl Request {
 
     /// Drops one role; when it was the last, returns the event, which the caller must post
     /// (then signal the eventfd, if any).
-    pub(crate) fn put_taking_event(this: &Arc<Self>) -> Option<IoEvent> {
+    pub(crate) fn put_taking_event(this: &Self) -> Option<IoEvent> {
         // `refs` orders the completion's store of `res` before this load (release/acquire
         // of the count's last decrement).
         this.refs.dec_and_test().then(|| IoEvent {

@@ -28,7 +28,6 @@ use crate::{
         RwIo,
         RwOwner, //
     },
-    uapi::IoEvent,
 };
 use kernel::{
     list::{
@@ -68,57 +67,6 @@ impl Reaper {
         Self {
             iopoll: List::new(),
         }
-    }
-}
-
-/// Events collected by a reaper, posted together (one `inner` section, one wake-up).
-struct EventBatch<'a> {
-    ctx: &'a Context,
-    events: [IoEvent; EventBatch::SIZE],
-    len: usize,
-}
-
-impl<'a> EventBatch<'a> {
-    const SIZE: usize = 16;
-
-    fn new(ctx: &'a Context) -> Self {
-        Self {
-            ctx,
-            events: [IoEvent::default(); Self::SIZE],
-            len: 0,
-        }
-    }
-
-    /// Drops the completion role of `req`, whose result is stored; if it was the last role,
-    /// its event joins the batch (fs/aio's `iocb_put()`).
-    fn put(&mut self, req: Arc<Request>) {
-        let Some(event) = Request::put_taking_event(&req) else {
-            return;
-        };
-        if self.len == Self::SIZE {
-            self.flush();
-        }
-        self.events[self.len] = event;
-        self.len += 1;
-        if let Some(eventfd) = &req.eventfd {
-            // Signalled once its event is in the ring (as `Request::put` does).
-            self.flush();
-            eventfd.signal();
-        }
-    }
-
-    /// Posts the collected events.
-    fn flush(&mut self) {
-        if self.len > 0 {
-            self.ctx.post_batch(&self.events[..self.len]);
-            self.len = 0;
-        }
-    }
-}
-
-impl Drop for EventBatch<'_> {
-    fn drop(&mut self) {
-        self.flush();
     }
 }
 
@@ -200,16 +148,31 @@ impl Context {
             // The list's reference keeps the request alive: only lock holders take it off.
             req.iopoll(spin);
         }
-        let mut batch = EventBatch::new(self);
+        // The completed requests move to a list of our own (the same links, no allocation),
+        // so that their events are posted in one `inner` section, whatever their number.
+        let mut done = List::<Request>::new();
         let mut cursor = reaper.iopoll.cursor_front();
         while let Some(next) = cursor.peek_next() {
             if !next.iopoll_done() {
                 cursor.move_next();
                 continue;
             }
-            let listed = next.remove();
+            done.push_back(next.remove());
             self.iopoll_len.fetch_sub(1, Relaxed);
-            batch.put(listed.into_arc());
+        }
+        // Drops their completion roles and posts the events of those whose role was the last
+        // (fs/aio's `iocb_put()`; a submitter still in `SUBMIT` posts the others). Requests
+        // with an eventfd go one by one below: the eventfd is signalled once the event is in
+        // the ring, never under `inner`.
+        self.post_iter(
+            done.iter()
+                .filter(|req| req.eventfd.is_none())
+                .filter_map(|req| Request::put_taking_event(&req)),
+        );
+        while let Some(listed) = done.pop_front() {
+            if listed.eventfd.is_some() {
+                Request::put_completion(listed.into_arc());
+            }
         }
         true
     }
