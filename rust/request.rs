@@ -237,15 +237,10 @@ impl Request {
             .store(res.clamp(i32::MIN.into(), i32::MAX.into()) as i32, Relaxed);
     }
 
-    /// Drops one role; the last one posts the event (fs/aio's `iocb_put()`).
-    fn put(this: Arc<Self>) {
+    /// Drops one role; the last one posts the event (fs/aio's `iocb_put()`). Also the
+    /// reaper's, for a polled request whose result is stored.
+    pub(crate) fn put(this: Arc<Self>) {
         Self::put_in(this, None);
-    }
-
-    /// Drops the completion role of a request whose result is stored (a reaper's), in
-    /// process context: the last role posts the event.
-    pub(crate) fn put_completion(this: Arc<Self>) {
-        Self::put(this);
     }
 
     /// `put`, with `irq` when interrupts are known to be off.

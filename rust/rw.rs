@@ -171,7 +171,7 @@ impl Context {
         );
         while let Some(listed) = done.pop_front() {
             if listed.eventfd.is_some() {
-                Request::put_completion(listed.into_arc());
+                Request::put(listed.into_arc());
             }
         }
         true
